@@ -1,0 +1,13 @@
+"""Shared test fixtures."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def root() -> Path:
+    """The repository root."""
+    return ROOT
