@@ -10,7 +10,7 @@ import pkgutil
 
 __version__ = "0.1.0"
 
-_SUBMODULES = frozenset(info.name for info in pkgutil.iter_modules(__path__))
+_SUBMODULES = frozenset(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
 
 __all__ = ["__version__", *sorted(_SUBMODULES)]
 

@@ -37,7 +37,10 @@ def test_stamp_inserts_and_then_replaces():
 
 @pytest.mark.parametrize(
     ("repository", "match"),
-    [("url: http://example.org/x\n  branch: v1", "repository.url"), ("url: https://github.com/a/b\n  branch: ''", "branch")],
+    [
+        ("url: http://example.org/x\n  branch: v1", "repository.url"),
+        ("url: https://github.com/a/b\n  branch: ''", "branch"),
+    ],
 )
 def test_bad_config_is_rejected(tmp_path, repository, match):
     (tmp_path / "_config.yml").write_text(f"repository:\n  {repository}\n")

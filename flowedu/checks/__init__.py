@@ -1,12 +1,12 @@
 """Self-checks that end the book's exercises.
 
 Each chapter adds its checks in a module of this package named after the chapter
-(``flowedu/checks/flows.py`` for ``check_flow_layer``) and re-exports them here, so that a notebook
-writes ``flowedu.checks.check_flow_layer(MyLayer(...))``. A check raises ``AssertionError`` with a
-message that says what differs and prints one line when everything agrees.
+(``flowedu/checks/flows.py`` for ``check_flow_layer``) and lists them in its ``__all__``; they are
+re-exported here, so that a notebook writes ``flowedu.checks.check_flow_layer(MyLayer(...))``.
+A check raises ``AssertionError`` with a message that says what differs, and prints one line when
+everything agrees. ``check_close`` and ``check_function`` (in ``core``) are the building blocks.
 """
 
-from flowedu.checks.core import check_close, check_function
-from flowedu.checks.getting_started import check_nll_from_logits
+from flowedu._reexport import reexport
 
-__all__ = ["check_close", "check_function", "check_nll_from_logits"]
+__all__ = reexport(__name__, __path__, globals())

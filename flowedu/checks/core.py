@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+__all__ = ["check_close", "check_function"]
+
 
 def _as_tensor(value, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from flowedu.checks.core import check_function
 
+__all__ = ["check_nll_from_logits"]
+
 
 def check_nll_from_logits(nll_from_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Check a per-example categorical negative log-likelihood computed from logits.
