@@ -63,6 +63,7 @@ exercises stamp: $(READY)
 	$(BIN)/python -m flowedu.stamp
 
 bench: $(READY)
+	@if [ -s tests/benchmarks/requirements.txt ]; then $(BIN)/python -m pip install --quiet -r tests/benchmarks/requirements.txt; fi
 	$(BIN)/python tests/benchmarks/run.py
 
 clean:
