@@ -14,7 +14,8 @@ def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> torch.
     Args:
         x: images ``[n, C, H, W]`` with C = 1 or 3, values in [0, 1].
         nrow: images per row (default: about sqrt(n)).
-        pad: pixels of white space between images (>= 0).
+        pad: pixels of background between images (>= 0): 0 for grey images (white under the
+            ``gray_r`` colour map that :func:`show_images` uses), 1 (white) for colour images.
 
     Returns:
         ``[rows * (H + pad) - pad, nrow * (W + pad) - pad, C]`` on the CPU, ready for ``imshow``.
@@ -28,7 +29,8 @@ def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> torch.
     if nrow < 1:
         raise ValueError(f"nrow must be >= 1, got {nrow}")
     rows = math.ceil(n / nrow)
-    grid = torch.ones(c, rows * (h + pad) - pad, nrow * (w + pad) - pad)
+    background = 0.0 if c == 1 else 1.0
+    grid = torch.full((c, rows * (h + pad) - pad, nrow * (w + pad) - pad), background)
     for i, image in enumerate(x.detach().float().cpu().clamp(0, 1)):
         r, col = divmod(i, nrow)
         grid[:, r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = image
