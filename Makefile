@@ -10,6 +10,8 @@ READY := $(VENV)/.flowedu-ready
 # Two pytest workers on the 2-core CI machine; one math thread each, so they do not fight over cores.
 WORKERS ?= 2
 PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# Notebooks run on the venv's own kernel, whatever kernels the machine has installed elsewhere.
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
 .PHONY: help venv book test lint unit notebooks exercises-check book-strict exercises stamp bench clean
 
@@ -23,6 +25,7 @@ $(READY): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (flowedu)" >/dev/null
 	@touch $(READY)
 
 venv: $(READY)
