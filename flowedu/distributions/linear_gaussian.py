@@ -1,0 +1,154 @@
+"""A linear-Gaussian latent-variable model, where everything a VAE only estimates is exact.
+
+    z ~ N(0, I_d),    x | z ~ N(W z + b, σ² I_D)
+
+(probabilistic PCA, Tipping & Bishop 1999). Marginal and posterior are Gaussian:
+
+    p(x) = N(x; b, W Wᵀ + σ² I_D),
+    p(z | x) = N(z; Σ Wᵀ (x - b) / σ², Σ),   Σ = (I_d + Wᵀ W / σ²)⁻¹.
+
+The book uses it to test the ELBO, the IWAE bound L_K and importance-sampled log-likelihoods against the
+exact log p(x) (``book/vae.md``); the flow-VAE chapter uses the exact posterior as a target.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from flowedu.distributions.elementary import log_normal_diag, log_standard_normal
+
+__all__ = ["LinearGaussian"]
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class LinearGaussian:
+    """z ~ N(0, I_d), x | z ~ N(W z + b, σ² I_D), with exact ``log_prob`` (= log p(x)) and posterior.
+
+    Has ``torch.distributions`` semantics for x: ``sample(n)`` and ``log_prob(x)``.
+
+    Args:
+        weight: W, [data_dim, latent_dim], finite.
+        bias: b, [data_dim]; ``None`` means zeros.
+        sigma: the noise standard deviation σ > 0.
+
+    Example:
+        ``model = LinearGaussian.random(data_dim=5, latent_dim=2, sigma=0.5, seed=0, dtype=torch.float64)``
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, sigma: float = 1.0):
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2 or 0 in weight.shape:
+            raise ValueError(f"weight must be a tensor [data_dim, latent_dim] with both >= 1, got {_shape(weight)}")
+        if not torch.is_floating_point(weight) or not torch.isfinite(weight).all():
+            raise ValueError("weight must be a finite floating-point tensor")
+        data_dim = weight.shape[0]
+        if bias is None:
+            bias = torch.zeros(data_dim, device=weight.device, dtype=weight.dtype)
+        if not isinstance(bias, torch.Tensor) or bias.shape != (data_dim,):
+            raise ValueError(f"bias must be a tensor [data_dim] = [{data_dim}], got {_shape(bias)}")
+        if not torch.isfinite(bias).all():
+            raise ValueError("bias must be finite")
+        sigma = float(sigma)
+        if not math.isfinite(sigma) or sigma <= 0:
+            raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
+        self.weight, self.bias, self.sigma = weight, bias.to(weight), sigma
+
+    @classmethod
+    def random(cls, data_dim: int, latent_dim: int, sigma: float = 0.5, seed: int = 0,
+               dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> LinearGaussian:
+        """A model with W, b drawn from N(0, 1) (seeded), for tests and demonstrations."""
+        for value, name in ((data_dim, "data_dim"), (latent_dim, "latent_dim")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        g = torch.Generator().manual_seed(seed)
+        weight = torch.randn(data_dim, latent_dim, generator=g, dtype=dtype).to(device)
+        bias = torch.randn(data_dim, generator=g, dtype=dtype).to(device)
+        return cls(weight, bias, sigma)
+
+    @property
+    def data_dim(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.weight.shape[1]
+
+    def _check_x(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.data_dim:
+            raise ValueError(f"x must be a tensor [..., data_dim] with data_dim = {self.data_dim}, got {_shape(x)}")
+
+    def _check_z(self, z: torch.Tensor) -> None:
+        if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must be a tensor [..., latent_dim] with latent_dim = {self.latent_dim}, "
+                             f"got {_shape(z)}")
+
+    def marginal_covariance(self) -> torch.Tensor:
+        """W Wᵀ + σ² I, [data_dim, data_dim]."""
+        eye = torch.eye(self.data_dim, device=self.weight.device, dtype=self.weight.dtype)
+        return self.weight @ self.weight.T + self.sigma**2 * eye
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log p(x) = log N(x; b, W Wᵀ + σ² I).  x: [..., data_dim] -> [...] in nats."""
+        self._check_x(x)
+        chol = torch.linalg.cholesky(self.marginal_covariance())
+        r = (x - self.bias).to(chol.dtype)
+        y = torch.linalg.solve_triangular(chol, r.reshape(-1, self.data_dim).T, upper=False).T
+        log_det = 2 * torch.log(torch.diagonal(chol)).sum()
+        out = -0.5 * (self.data_dim * LOG_2PI + log_det + (y**2).sum(-1))
+        return out.reshape(x.shape[:-1]).to(x.dtype)
+
+    log_marginal = log_prob
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) = log N(x; W z + b, σ² I).  x: [..., data_dim], z: [..., latent_dim] -> [...]."""
+        self._check_x(x)
+        self._check_z(z)
+        log_var = torch.full((1,), 2 * math.log(self.sigma), device=x.device, dtype=x.dtype)
+        return log_normal_diag(x, z @ self.weight.T + self.bias, log_var)
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x, z) = log p(x | z) + log N(z; 0, I).  Shapes as in :meth:`log_likelihood`."""
+        return self.log_likelihood(x, z) + log_standard_normal(z)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exact posterior p(z | x) = N(mean, cov).
+
+        Args:
+            x: [..., data_dim].
+
+        Returns:
+            ``mean`` [..., latent_dim] = Σ Wᵀ (x - b) / σ², and ``cov`` [latent_dim, latent_dim] = Σ
+            (the same for every x).
+        """
+        self._check_x(x)
+        eye = torch.eye(self.latent_dim, device=self.weight.device, dtype=self.weight.dtype)
+        cov = torch.linalg.inv(eye + self.weight.T @ self.weight / self.sigma**2)
+        cov = 0.5 * (cov + cov.T)
+        mean = (x - self.bias) @ self.weight @ cov / self.sigma**2
+        return mean, cov
+
+    def posterior_log_prob(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Exact log p(z | x).  z: [..., latent_dim], x: [..., data_dim] (broadcasting) -> [...]."""
+        self._check_z(z)
+        mean, cov = self.posterior(x)
+        dist = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
+        return dist.log_prob(z)
+
+    def sample_joint(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw (z, x): z [n, latent_dim] ~ N(0, I), x [n, data_dim] ~ p(x | z)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        kwargs = {"generator": generator, "dtype": self.weight.dtype}
+        z = torch.randn(n, self.latent_dim, **kwargs).to(self.weight.device)
+        noise = torch.randn(n, self.data_dim, **kwargs).to(self.weight.device)
+        return z, z @ self.weight.T + self.bias + self.sigma * noise
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw x [n, data_dim] from the marginal p(x)."""
+        return self.sample_joint(n, generator)[1]
+
+
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__

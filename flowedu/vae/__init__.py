@@ -1,0 +1,17 @@
+"""Variational autoencoders (``book/vae.md``, ``notebooks/vae*.ipynb``): parts, model, bounds, training."""
+
+from flowedu.vae.model import VAE, iwae_bound, log_likelihood, reparameterize
+from flowedu.vae.parts import (
+    BernoulliDecoder,
+    CategoricalDecoder,
+    GaussianEncoder,
+    MixturePrior,
+    StandardNormalPrior,
+    VampPrior,
+    mlp,
+)
+from flowedu.vae.training import evaluate_elbo, gradient_samples, train_vae
+
+__all__ = ["VAE", "iwae_bound", "log_likelihood", "reparameterize", "BernoulliDecoder", "CategoricalDecoder",
+           "GaussianEncoder", "MixturePrior", "StandardNormalPrior", "VampPrior", "mlp", "evaluate_elbo",
+           "gradient_samples", "train_vae"]
