@@ -158,3 +158,27 @@ def test_stationary_distribution_and_propagation(n, seed):
 def test_invalid_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@SETTINGS
+@given(n=st.integers(4, 8), seed=seeds, weight=st.floats(0.1, 0.4))
+def test_cyclic_kernel_boundary_flow_splits_the_cycle_into_arcs(n, seed, weight):
+    """With flow = min p attained at two states, q/p constant on each arc between them keeps KL fixed."""
+    rng = np.random.default_rng(seed)
+    p = markov.random_distribution(n, rng) + 0.05
+    k = int(rng.integers(2, n - 1))
+    p[0] = p[k] = p.min() / 2  # two equal minima
+    p /= p.sum()
+    T = markov.cyclic_kernel(p, p.min())
+    scale = np.where(np.arange(n) < k, weight, 1 - weight)
+    q = p * scale / (p * scale).sum()
+    assert markov.kl_contraction_is_equality(q, p, T)
+    assert markov.kl(q @ T, p) == pytest.approx(markov.kl(q, p), abs=1e-12)
+    # A unique minimum (p[k] raised) links all states again: strict contraction.
+    p2 = p.copy()
+    p2[k] *= 1.5
+    p2 /= p2.sum()
+    T2 = markov.cyclic_kernel(p2, p2.min())
+    q2 = p2 * scale / (p2 * scale).sum()
+    assert not markov.kl_contraction_is_equality(q2, p2, T2)
+    assert markov.kl(q2 @ T2, p2) < markov.kl(q2, p2) - 1e-9
