@@ -286,9 +286,26 @@ def _moons(n: int, noise: float, rng: np.random.Generator) -> np.ndarray:
     return (_moons_raw(n, noise, rng) - mean) / std
 
 
+def _arcs(n: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """Two concentric upper half-rings, radii 1 and 2 (equally likely), shifted down by 0.8."""
+    radius = rng.choice([1.0, 2.0], size=n)
+    angle = rng.uniform(0.0, np.pi, size=n)
+    points = np.stack([radius * np.cos(angle), radius * np.sin(angle) - 0.8], axis=1)
+    return points + noise * rng.standard_normal((n, 2))
+
+
+def _sine(n: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """One period of a sine wave: z1 ~ U[-3, 3], z2 = sin(z1 * pi / 3) * 1.5."""
+    z1 = rng.uniform(-3.0, 3.0, size=n)
+    points = np.stack([z1, 1.5 * np.sin(z1 * np.pi / 3)], axis=1)
+    return points + noise * rng.standard_normal((n, 2))
+
+
 # name -> (sampler(n, noise, rng) -> [n, 2] array, default noise). Chapters register more sets here.
 TOY2D: dict[str, tuple[Callable[[int, float, np.random.Generator], np.ndarray], float]] = {
     "moons": (_moons, 0.1),
+    "arcs": (_arcs, 0.1),  # flows chapter
+    "sine": (_sine, 0.1),  # flows chapter
 }
 
 
@@ -304,6 +321,8 @@ def toy2d(
     ``moons``: scikit-learn's ``make_moons`` (noise 0.1 by default, as in the Radboud flow
     assignment), each coordinate standardised with the population moments of
     :func:`moons_moments`, so that the distribution (and its entropy) does not depend on ``n``.
+    ``arcs``: two concentric upper half-rings (radii 1 and 2) with Gaussian noise 0.1. ``sine``: one
+    period of ``1.5 sin(pi z1 / 3)`` for ``z1 ~ U[-3, 3]``, noise 0.1 (both from the flows chapter).
 
     Args:
         name: a key of ``TOY2D``.

@@ -1,0 +1,111 @@
+"""Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1).
+
+``f(z) = z + β h(α, r) (z - z0)`` with ``h = 1 / (α + r)``, ``r = ||z - z0||``. The Jacobian is
+``(1 + βh) I + βh' (z - z0)(z - z0)ᵀ / r`` (``h' = -1/(α + r)²``), so by the determinant lemma
+``log |det J| = (d - 1) log(1 + βh) + log(1 + βh + βh' r)``, and ``1 + βh + βh' r = 1 + αβ/(α + r)²``.
+Invertibility needs ``α > 0`` and ``β >= -α``; we use ``α = softplus(α')``, ``β = -α + softplus(β')``.
+
+The inverse is a scalar root along ``r``: ``x - z0 = (1 + βh(r)) (z - z0)`` gives
+``ρ = ||x - z0|| = r + βr / (α + r)``, increasing in ``r``. Multiplying by ``α + r`` turns it into the
+quadratic ``r² + (α + β - ρ) r - αρ = 0``, whose one non-negative root we take in a cancellation-free
+form; then ``z = z0 + (x - z0) / (1 + βh(r))``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flowedu.flows.base import FlowLayer, check_dim, check_input
+
+__all__ = ["RadialFlow", "radial_forward", "radial_inverse", "radial_root"]
+
+
+def _as_batch(p, z):
+    p = torch.as_tensor(p, dtype=z.dtype, device=z.device)
+    return p.reshape(-1) if p.dim() > 0 else p
+
+
+def radial_forward(z: torch.Tensor, z0: torch.Tensor, alpha, beta) -> tuple[torch.Tensor, torch.Tensor]:
+    """``f(z) = z + β/(α + r) (z - z0)`` and its log-det.
+
+    Args:
+        z: ``[batch, dim]``; z0: ``[dim]`` or ``[batch, dim]``; alpha (> 0), beta (>= -alpha): scalars,
+            ``[1]`` or ``[batch]``.
+
+    Returns:
+        ``(x [batch, dim], log_det [batch])``.
+    """
+    alpha, beta = _as_batch(alpha, z), _as_batch(beta, z)
+    diff = z - z0
+    r = diff.norm(dim=-1)
+    bh = beta / (alpha + r)
+    x = z + bh[:, None] * diff
+    d = z.shape[-1]
+    log_det = (d - 1) * torch.log1p(bh) + torch.log1p(alpha * beta / (alpha + r) ** 2)
+    return x, log_det
+
+
+def radial_root(rho: torch.Tensor, alpha, beta) -> torch.Tensor:
+    """The ``r >= 0`` with ``r + βr/(α + r) = ρ``: the non-negative root of ``r² + (α + β - ρ) r - αρ``."""
+    B = alpha + beta - rho
+    disc = torch.sqrt(B**2 + 4 * alpha * rho)
+    # (-B + disc) / 2 cancels when B > 0; there use the equal form 2αρ / (B + disc).
+    return torch.where(B > 0, 2 * alpha * rho / (B + disc).clamp_min(1e-30), (disc - B) / 2)
+
+
+def radial_inverse(x: torch.Tensor, z0: torch.Tensor, alpha, beta) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`radial_forward` (root along ``r``, then a rescaling of ``x - z0``).
+
+    Returns:
+        ``(z [batch, dim], log_det [batch])``, the log-det of the inverse map.
+    """
+    alpha, beta = _as_batch(alpha, x), _as_batch(beta, x)
+    diff = x - z0
+    r = radial_root(diff.norm(dim=-1), alpha, beta)
+    bh = beta / (alpha + r)
+    z = z0 + diff / (1 + bh)[:, None]
+    d = x.shape[-1]
+    log_det = -((d - 1) * torch.log1p(bh) + torch.log1p(alpha * beta / (alpha + r) ** 2))
+    return z, log_det
+
+
+class RadialFlow(FlowLayer):
+    """Radial flow (Rezende & Mohamed, 2015, arXiv:1505.05770): ``f(z) = z + β (z - z0) / (α + ||z - z0||)``.
+
+    Contracts (``β < 0``) or expands (``β > 0``) space around ``z0``. Parameters ``α = softplus(α')`` and
+    ``β = -α + softplus(β')`` keep it invertible.
+
+    Args:
+        dim: number of coordinates.
+        init_scale: ``z0`` starts uniform in ``[-init_scale, init_scale] / sqrt(dim)``; ``α' , β'`` start
+            uniform in ``[-init_scale, init_scale]``.
+        generator: a ``torch.Generator`` for that initialisation.
+    """
+
+    def __init__(self, dim: int, init_scale: float = 1.0, generator: torch.Generator | None = None):
+        super().__init__()
+        self.dim = check_dim(dim)
+        if not init_scale >= 0:
+            raise ValueError(f"init_scale must be >= 0, got {init_scale}")
+        self.z0 = nn.Parameter((2 * torch.rand(dim, generator=generator) - 1) * init_scale / math.sqrt(dim))
+        self.alpha_raw = nn.Parameter((2 * torch.rand(1, generator=generator) - 1) * init_scale)
+        self.beta_raw = nn.Parameter((2 * torch.rand(1, generator=generator) - 1) * init_scale)
+
+    def alpha_beta(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(α, β)``, each ``[1]``, with ``α > 0`` and ``β > -α``."""
+        alpha = F.softplus(self.alpha_raw)
+        return alpha, -alpha + F.softplus(self.beta_raw)
+
+    def forward(self, z):
+        check_input(z, self.dim)
+        alpha, beta = self.alpha_beta()
+        return radial_forward(z, self.z0.to(z.dtype), alpha.to(z.dtype), beta.to(z.dtype))
+
+    def inverse(self, z):
+        check_input(z, self.dim)
+        alpha, beta = self.alpha_beta()
+        return radial_inverse(z, self.z0.to(z.dtype), alpha.to(z.dtype), beta.to(z.dtype))
