@@ -39,7 +39,7 @@ def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> torch.
 
 def show_images(x: torch.Tensor, nrow: int | None = None, title: str | None = None, ax=None):
     """Show images ``[n, C, H, W]`` in [0, 1] as a grid (grey scale for C = 1). Returns the axes."""
-    grid = image_grid(x, nrow)
+    grid = image_grid(x, nrow).numpy()
     if ax is None:
         size = min(8.0, 1.0 + 0.6 * grid.shape[1] / x.shape[-1])
         _, ax = plt.subplots(figsize=(size, size * grid.shape[0] / grid.shape[1]))
