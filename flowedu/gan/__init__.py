@@ -1,0 +1,14 @@
+"""GANs: the Dirac-GAN, gradient penalties, parameter averaging, small image GANs (``book/gan.md``)."""
+
+from flowedu.gan.dirac import *  # noqa: F403
+from flowedu.gan.dirac import __all__ as _dirac_all
+from flowedu.gan.ema import *  # noqa: F403
+from flowedu.gan.ema import __all__ as _ema_all
+from flowedu.gan.models import *  # noqa: F403
+from flowedu.gan.models import __all__ as _models_all
+from flowedu.gan.penalties import *  # noqa: F403
+from flowedu.gan.penalties import __all__ as _penalties_all
+from flowedu.gan.training import *  # noqa: F403
+from flowedu.gan.training import __all__ as _training_all
+
+__all__ = [*_dirac_all, *_ema_all, *_models_all, *_penalties_all, *_training_all]

@@ -1,0 +1,77 @@
+"""Exponential moving average (EMA) of parameters, the "generator averaging" of GAN training.
+
+``θ̄_t = β θ̄_{t−1} + (1 − β) θ_t`` (Yazıcı et al. 2019, arXiv:1806.04498; Karras et al. 2018 use
+β = 0.999). The average is used for evaluation only: training continues on θ.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+__all__ = ["ema_update", "EMA"]
+
+
+def _check_beta(beta: float) -> float:
+    beta = float(beta)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    return beta
+
+
+def ema_update(average: torch.Tensor, value: torch.Tensor, beta: float) -> torch.Tensor:
+    """One EMA step ``β · average + (1 − β) · value`` (a new tensor; nothing is modified in place).
+
+    Args:
+        average: the running average θ̄_{t−1}, any shape.
+        value: the new value θ_t, same shape.
+        beta: the decay β in [0, 1); β = 0 returns ``value``.
+
+    Returns:
+        θ̄_t, same shape as ``value``.
+    """
+    beta = _check_beta(beta)
+    if average.shape != value.shape:
+        raise ValueError(
+            f"average and value must have the same shape, got {tuple(average.shape)} and {tuple(value.shape)}"
+        )
+    return beta * average + (1.0 - beta) * value
+
+
+class EMA:
+    """Keep an exponential moving average of a module's parameters in a frozen copy.
+
+    ``ema = EMA(generator, beta=0.999)``; after every optimiser step ``ema.update(generator)``;
+    evaluate with ``ema.module``. Buffers (e.g. batch-norm statistics) are copied, not averaged.
+    The average starts at the module's current parameters.
+
+    Args:
+        module: the ``nn.Module`` to average.
+        beta: decay β in [0, 1).
+    """
+
+    def __init__(self, module: torch.nn.Module, beta: float = 0.999):
+        if not isinstance(module, torch.nn.Module):
+            raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        self.beta = _check_beta(beta)
+        self.module = copy.deepcopy(module).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.n_updates = 0
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        """Move the average one step toward ``module``'s current parameters."""
+        own, new = list(self.module.parameters()), list(module.parameters())
+        if len(own) != len(new) or any(a.shape != b.shape for a, b in zip(own, new, strict=True)):
+            raise ValueError("module must have the same parameter shapes as the averaged module")
+        for avg, p in zip(own, new, strict=True):
+            avg.copy_(ema_update(avg, p.detach(), self.beta))
+        for avg_b, b in zip(self.module.buffers(), module.buffers(), strict=True):
+            avg_b.copy_(b)
+        self.n_updates += 1
+
+    def state_dict(self) -> dict:
+        """The averaged module's state dict (save it with ``torch.save``)."""
+        return self.module.state_dict()

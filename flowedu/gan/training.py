@@ -1,0 +1,186 @@
+"""The GAN training loop: JSD (non-saturating) or W1 losses, R1/GP penalties, n critic steps,
+simultaneous or alternating updates, generator EMA, periodic evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from flowedu import data
+from flowedu.gan.ema import EMA
+from flowedu.gan.models import sample_latent
+from flowedu.gan.penalties import _check_coefficient, gradient_penalty, r1_penalty
+
+__all__ = ["GAN_LOSSES", "GAN_REGULARIZERS", "critic_loss", "generator_loss", "train_gan"]
+
+GAN_LOSSES = ("jsd", "w1")
+GAN_REGULARIZERS = ("none", "r1", "gp")
+
+
+def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """The critic's loss (to minimise), from its scores ``d_real [batch]``, ``d_fake [batch]``.
+
+    "jsd": ``−E log σ(D(x)) − E log(1 − σ(D(G(z))))`` = ``E softplus(−D(x)) + E softplus(D(G(z)))``;
+    its minimum over D is ``log 4 − 2 JSD(p_D ‖ p_θ)`` (Goodfellow et al. 2014).
+    "w1": ``E D(G(z)) − E D(x)``, minus the Kantorovich–Rubinstein estimate of W1 for a 1-Lipschitz D.
+    """
+    if loss == "jsd":
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    if loss == "w1":
+        return d_fake.mean() - d_real.mean()
+    raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
+
+
+def generator_loss(d_fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """The generator's loss: non-saturating ``E softplus(−D(G(z)))`` for "jsd", ``−E D(G(z))`` for "w1"."""
+    if loss == "jsd":
+        return F.softplus(-d_fake).mean()
+    if loss == "w1":
+        return -d_fake.mean()
+    raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
+
+
+def _penalty(critic, x_real, x_fake, reg, gamma, rng):
+    if reg == "r1":
+        return r1_penalty(critic, x_real, gamma)
+    if reg == "gp":
+        return gradient_penalty(critic, x_real, x_fake, gamma, generator=rng)
+    return torch.zeros((), device=x_real.device)
+
+
+def _cycle(x: torch.Tensor, batch_size: int, rng: torch.Generator):
+    while True:
+        yield from data.batches(x, batch_size, generator=rng, drop_last=True)
+
+
+def train_gan(
+    generator: torch.nn.Module,
+    critic: torch.nn.Module,
+    x_train: torch.Tensor,
+    n_steps: int,
+    loss: str = "jsd",
+    reg: str = "none",
+    gamma: float = 0.0,
+    n_critic: int = 1,
+    update: str = "alternating",
+    batch_size: int = 64,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    ema_beta: float | None = None,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    eval_every: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Train a GAN with Adam; one "step" is one generator update.
+
+    Alternating: ``n_critic`` critic updates on fresh batches, then one generator update against the
+    updated critic. Simultaneous (``n_critic = 1`` only): both gradients at the same point, then
+    both updates.
+
+    Args:
+        generator: ``z [batch, latent_dim] -> x``; must have ``latent_dim``.
+        critic: ``x -> [batch]`` scores.
+        x_train: real data ``[n, C, H, W]`` on the training device.
+        n_steps: generator updates (positive integer).
+        loss: "jsd" (non-saturating) or "w1".
+        reg: "none", "r1" (``(γ/2) E‖∇D(x)‖²`` on real data) or "gp" (``γ E(‖∇D(x̂)‖ − 1)²``).
+        gamma: the penalty coefficient >= 0.
+        n_critic: critic updates per generator update.
+        update: "alternating" or "simultaneous".
+        batch_size, lr, betas: mini-batch size and Adam's settings (for both players).
+        ema_beta: if given, keep an :class:`EMA` of the generator with this β.
+        evaluate: ``module -> dict of numbers``, called every ``eval_every`` steps and at the end on
+            the generator (and, if any, on its EMA; keys prefixed ``ema_``), in eval mode.
+        eval_every: evaluation period in steps (0: only at the end, if ``evaluate`` is given).
+        seed: seeds the batches, the latents and the GP's interpolation.
+        progress: show a tqdm bar.
+
+    Returns:
+        dict with ``d_loss`` and ``g_loss`` (lists, one per step; ``d_loss`` without the penalty),
+        ``evals`` (list of dicts with ``step``), ``ema`` (the :class:`EMA` or ``None``).
+    """
+    if loss not in GAN_LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
+    if reg not in GAN_REGULARIZERS:
+        raise ValueError(f"reg must be one of {', '.join(GAN_REGULARIZERS)}, got {reg!r}")
+    gamma = _check_coefficient(gamma, "gamma")
+    if update not in ("alternating", "simultaneous"):
+        raise ValueError(f"update must be 'alternating' or 'simultaneous', got {update!r}")
+    for name, value in (("n_steps", n_steps), ("n_critic", n_critic), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if update == "simultaneous" and n_critic != 1:
+        raise ValueError(f"n_critic must be 1 for simultaneous updates, got {n_critic}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
+        raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
+    if not 0 < lr < float("inf"):
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
+
+    device = x_train.device
+    rng = torch.Generator().manual_seed(seed)
+    real_batches = _cycle(x_train, batch_size, rng)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+    ema = EMA(generator, ema_beta) if ema_beta is not None else None
+    history = {"d_loss": [], "g_loss": [], "evals": [], "ema": ema}
+
+    def run_eval(step):
+        if evaluate is None:
+            return
+        generator.eval()
+        with torch.no_grad():
+            record = {"step": step, **evaluate(generator)}
+            if ema is not None:
+                record.update({f"ema_{k}": v for k, v in evaluate(ema.module).items()})
+        generator.train()
+        history["evals"].append(record)
+
+    def latent():
+        return sample_latent(batch_size, generator.latent_dim, device, rng)
+
+    generator.train()
+    critic.train()
+    for step in tqdm(range(1, n_steps + 1), desc=f"{loss}+{reg}", disable=not progress, leave=False):
+        if update == "alternating":
+            for _ in range(n_critic):
+                x_real = next(real_batches)
+                with torch.no_grad():
+                    x_fake = generator(latent())
+                d_loss = critic_loss(critic(x_real), critic(x_fake), loss)
+                opt_d.zero_grad(set_to_none=True)
+                (d_loss + _penalty(critic, x_real, x_fake, reg, gamma, rng)).backward()
+                opt_d.step()
+            x_fake = generator(latent())
+            g_loss = generator_loss(critic(x_fake), loss)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+        else:
+            x_real = next(real_batches)
+            x_fake = generator(latent())
+            d_loss = critic_loss(critic(x_real), critic(x_fake.detach()), loss)
+            g_loss = generator_loss(critic(x_fake), loss)
+            g_params = [p for p in generator.parameters() if p.requires_grad]
+            g_grads = torch.autograd.grad(g_loss, g_params)
+            opt_d.zero_grad(set_to_none=True)
+            (d_loss + _penalty(critic, x_real, x_fake.detach(), reg, gamma, rng)).backward()
+            for p, g in zip(g_params, g_grads, strict=True):
+                p.grad = g
+            opt_d.step()
+            opt_g.step()
+        if ema is not None:
+            ema.update(generator)
+        history["d_loss"].append(d_loss.item())
+        history["g_loss"].append(g_loss.item())
+        if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
+            raise FloatingPointError(f"the losses became non-finite at step {step} ({loss}+{reg})")
+        if eval_every and step % eval_every == 0 and step != n_steps:
+            run_eval(step)
+    run_eval(n_steps)
+    return history

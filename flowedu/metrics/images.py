@@ -1,0 +1,221 @@
+"""Image-generation metrics: Fréchet distance of features and the Inception Score, with a small
+classifier as the feature network when Inception is not available.
+
+* Fréchet distance (Heusel et al. 2017, arXiv:1706.08500): the 2-Wasserstein distance between the
+  Gaussians fitted to two sets of features,
+  ``FD = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})``. With Inception-v3 pool features it is
+  *the* FID; with another network it is a different number on a different scale.
+* Inception Score (Salimans et al. 2016, arXiv:1606.03498): ``IS = exp(E_x KL(p(y|x) ‖ p(y)))``, in
+  ``[1, n_classes]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["frechet_distance", "frechet_distance_gaussians", "inception_score", "ClassifierFeatures"]
+
+
+def _as_float64(x, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} must be finite (it has NaN or infinite entries)")
+    return x
+
+
+def _trace_sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray) -> float:
+    """``Tr((Σ_a Σ_b)^{1/2})`` through the symmetric ``Σ_a^{1/2} Σ_b Σ_a^{1/2}`` (same eigenvalues)."""
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = root_a @ cov_b @ root_a
+    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+    return float(np.sqrt(np.clip(eig, 0, None)).sum())
+
+
+def frechet_distance_gaussians(mu_a, cov_a, mu_b, cov_b) -> float:
+    """``‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})`` in float64.
+
+    The matrix square root is taken through the symmetric positive semi-definite
+    ``Σ_a^{1/2} Σ_b Σ_a^{1/2}``, whose eigenvalues are those of ``Σ_a Σ_b``; negative rounding
+    errors are clipped to 0. (``scipy.linalg.sqrtm(Σ_a Σ_b)`` of a non-symmetric product can return
+    a complex result with spurious imaginary parts.)
+
+    Args:
+        mu_a, mu_b: means ``[d]``; cov_a, cov_b: symmetric PSD covariances ``[d, d]``.
+
+    Returns:
+        The squared 2-Wasserstein distance between ``N(μ_a, Σ_a)`` and ``N(μ_b, Σ_b)`` (>= 0).
+    """
+    mu_a, mu_b = _as_float64(mu_a, "mu_a"), _as_float64(mu_b, "mu_b")
+    cov_a, cov_b = _as_float64(cov_a, "cov_a"), _as_float64(cov_b, "cov_b")
+    d = mu_a.shape[0] if mu_a.ndim == 1 else -1
+    if mu_a.ndim != 1 or mu_b.shape != (d,) or cov_a.shape != (d, d) or cov_b.shape != (d, d):
+        raise ValueError(
+            f"mu_a, mu_b must be [d] and cov_a, cov_b [d, d], "
+            f"got {mu_a.shape}, {mu_b.shape}, {cov_a.shape}, {cov_b.shape}"
+        )
+    for name, cov in (("cov_a", cov_a), ("cov_b", cov_b)):
+        if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-10 * max(1.0, np.abs(cov).max())):
+            raise ValueError(f"{name} must be symmetric")
+    trace_term = np.trace(cov_a) + np.trace(cov_b) - 2 * _trace_sqrt_product(cov_a, cov_b)
+    value = float(((mu_a - mu_b) ** 2).sum() + trace_term)
+    return max(value, 0.0)
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """The Fréchet distance between two sets of features (FID when the features are Inception's).
+
+    Means and unbiased covariances are computed in float64.
+
+    Args:
+        feats_a: ``[n_a, d]``; feats_b: ``[n_b, d]`` (tensors or arrays), each with at least 2 rows.
+
+    Returns:
+        A float >= 0; 0 for identical sets.
+    """
+    a, b = _as_float64(feats_a, "feats_a"), _as_float64(feats_b, "feats_b")
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"feats_a and feats_b must be [n, d] with the same d, got {a.shape} and {b.shape}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"feats_a and feats_b need at least 2 rows each, got {len(a)} and {len(b)}")
+    return frechet_distance_gaussians(a.mean(0), np.cov(a, rowvar=False).reshape(a.shape[1], -1),
+                                      b.mean(0), np.cov(b, rowvar=False).reshape(b.shape[1], -1))
+
+
+def inception_score(probs, splits: int = 10) -> tuple[float, float]:
+    """Inception Score ``exp(E_x KL(p(y|x) ‖ p(y)))`` with ``p(y)`` the mean prediction of each split.
+
+    Args:
+        probs: class probabilities ``[n, n_classes]`` (rows >= 0 summing to 1).
+        splits: number of equal splits, 1 <= splits <= n (Salimans et al. use 10).
+
+    Returns:
+        ``(mean, std)`` over the splits; each split's score lies in ``[1, n_classes]``.
+    """
+    p = _as_float64(probs, "probs")
+    if p.ndim != 2 or p.shape[1] < 1:
+        raise ValueError(f"probs must be [n, n_classes], got shape {p.shape}")
+    if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
+        raise ValueError("probs must have non-negative rows that sum to 1")
+    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or not 1 <= splits <= len(p):
+        raise ValueError(f"splits must be an integer in [1, {len(p)}], got {splits!r}")
+    scores = []
+    for part in np.array_split(p, int(splits)):
+        marginal = part.mean(0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(part > 0, part * (np.log(part) - np.log(marginal)), 0.0).sum(1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+class _SmallCNN(nn.Module):
+    def __init__(self, image_shape, n_classes, feature_dim, width):
+        super().__init__()
+        c = image_shape[0]
+        self.body = nn.Sequential(
+            nn.Conv2d(c, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(8 * width, feature_dim), nn.ReLU(),
+        )
+        self.head = nn.Linear(feature_dim, n_classes)
+
+
+class ClassifierFeatures:
+    """A small CNN classifier as the feature network of a "Fréchet classifier distance" and IS.
+
+    Inception-v3 weights need a download; on the offline data of quick mode we train this network on
+    the same data instead. ``features(x)`` are its penultimate activations ``[n, feature_dim]``,
+    ``probs(x)`` its class probabilities ``[n, n_classes]``. Numbers computed with it are **not**
+    Inception FID/IS and are not comparable with published ones.
+
+    Args:
+        image_shape: (C, H, W) of the inputs (intensities in [0, 1]).
+        n_classes: number of classes (>= 2).
+        feature_dim: width of the feature layer.
+        width: channels of the first convolution.
+        device: where the network lives.
+    """
+
+    def __init__(self, image_shape, n_classes: int = 10, feature_dim: int = 64, width: int = 16, device=None):
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) < 4:
+            raise ValueError(f"image_shape must be (C, H, W) with C in (1, 3) and H, W >= 4, got {tuple(image_shape)}")
+        for name, value, low in (("n_classes", n_classes, 2), ("feature_dim", feature_dim, 1), ("width", width, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        self.image_shape, self.n_classes = shape, n_classes
+        self.config = {"image_shape": shape, "n_classes": n_classes, "feature_dim": feature_dim, "width": width}
+        self.net = _SmallCNN(shape, n_classes, feature_dim, width).to(device or "cpu")
+        self.device = next(self.net.parameters()).device
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"x must have shape [n, {', '.join(map(str, self.image_shape))}], got {tuple(x.shape)}")
+        return x.to(self.device, torch.float32)
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, n_epochs: int = 20, batch_size: int = 64, lr: float = 3e-3,
+            seed: int = 0, progress: bool = True) -> list[float]:
+        """Train with Adam and cross-entropy. Returns the mean training loss of each epoch."""
+        from flowedu import data
+
+        x = self._check_x(x)
+        y = y.to(self.device)
+        if len(y) != len(x) or y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"y must hold {len(x)} labels in [0, {self.n_classes})")
+        if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+        rng = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.net.train()
+        losses = []
+        for _ in tqdm(range(n_epochs), desc="classifier", disable=not progress, leave=False):
+            total = 0.0
+            for xb, yb in data.batches((x, y), batch_size, generator=rng):
+                loss = F.cross_entropy(self.net.head(self.net.body(xb)), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(xb)
+            losses.append(total / len(x))
+        self.net.eval()
+        return losses
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Penultimate activations ``[n, feature_dim]`` (float32, on the network's device)."""
+        x = self._check_x(x)
+        self.net.eval()
+        return torch.cat([self.net.body(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    @torch.no_grad()
+    def probs(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Class probabilities ``[n, n_classes]``."""
+        return torch.softmax(self.net.head(self.features(x, batch_size)), dim=1)
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Fraction of ``x`` classified as ``y``."""
+        return (self.probs(x).argmax(1) == y.to(self.device)).double().mean().item()
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the configuration and the weights (a state_dict) with ``torch.save``."""
+        torch.save({"config": self.config, "state_dict": self.net.state_dict()}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device=None) -> ClassifierFeatures:
+        """Load a network written by :meth:`save` (``torch.load(..., weights_only=True)``)."""
+        saved = torch.load(path, map_location=device or "cpu", weights_only=True)
+        model = cls(device=device, **{**saved["config"], "image_shape": tuple(saved["config"]["image_shape"])})
+        model.net.load_state_dict(saved["state_dict"])
+        model.net.eval()
+        return model
