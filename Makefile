@@ -30,7 +30,16 @@ $(READY): requirements.txt pyproject.toml
 
 venv: $(READY)
 
+# The book's notebooks (from _toc.yml) are first executed in parallel into the build's jupyter-cache,
+# which jupyter-book then reads (execute_notebooks: cache); it re-runs, and reports, any that failed.
+TOC_NOTEBOOKS = $(shell grep -oE 'notebooks/[A-Za-z0-9_]+' _toc.yml | sed 's/$$/.ipynb/')
+define prefill_cache
+	(yes || true) | $(BIN)/jcache notebook -p $(1)/_build/.jupyter_cache add $(TOC_NOTEBOOKS) >/dev/null
+	$(PARALLEL) $(BIN)/jcache project -p $(1)/_build/.jupyter_cache execute -e local-parallel -t 900 -v WARNING
+endef
+
 book: $(READY)
+	$(call prefill_cache,.)
 	$(BIN)/jupyter-book build .
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
@@ -55,8 +64,10 @@ exercises-check: $(READY)
 	$(BIN)/python -m flowedu.exercises --check
 
 # Warnings are errors; the output goes to its own folder so the published build is never quick-mode.
+book-strict: export FLOWEDU_MODE = quick
 book-strict: $(READY)
-	FLOWEDU_MODE=quick $(BIN)/jupyter-book build . -n -W --keep-going --path-output _build/test
+	$(call prefill_cache,_build/test)
+	$(BIN)/jupyter-book build . -n -W --keep-going --path-output _build/test
 
 # Badges and install cells first, then the exercise notebooks (copied from the stamped solutions),
 # then the README table (which lists the exercise notebooks): the same three steps for both names.
