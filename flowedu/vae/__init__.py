@@ -10,8 +10,8 @@ from flowedu.vae.parts import (
     VampPrior,
     mlp,
 )
-from flowedu.vae.training import evaluate_elbo, gradient_samples, train_vae
+from flowedu.vae.training import evaluate_elbo, gradient_samples, load_vae_data, make_vae, train_vae
 
 __all__ = ["VAE", "iwae_bound", "log_likelihood", "reparameterize", "BernoulliDecoder", "CategoricalDecoder",
            "GaussianEncoder", "MixturePrior", "StandardNormalPrior", "VampPrior", "mlp", "evaluate_elbo",
-           "gradient_samples", "train_vae"]
+           "gradient_samples", "train_vae", "make_vae", "load_vae_data"]

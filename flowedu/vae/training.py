@@ -3,14 +3,79 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from flowedu import data
+from flowedu.vae.model import VAE
+from flowedu.vae.parts import (
+    BernoulliDecoder,
+    CategoricalDecoder,
+    GaussianEncoder,
+    MixturePrior,
+    StandardNormalPrior,
+    VampPrior,
+)
 
-__all__ = ["train_vae", "evaluate_elbo", "gradient_samples"]
+__all__ = ["train_vae", "evaluate_elbo", "gradient_samples", "make_vae", "load_vae_data"]
+
+
+def make_vae(data_shape, latent_dim: int, likelihood: str = "bernoulli", hidden: Sequence[int] = (400,),
+             prior: str = "standard", n_components: int = 10, init_scale: float = 0.1) -> VAE:
+    """The chapter's MLP VAE: encoder and decoder with the same hidden sizes (mirrored).
+
+    Args:
+        data_shape: shape of one example, e.g. ``(1, 28, 28)``.
+        latent_dim: d.
+        likelihood: ``"bernoulli"`` (binary pixels) or ``"categorical"`` (17 grey levels of the 8x8 digits).
+        hidden: hidden sizes of the encoder; the decoder uses them reversed.
+        prior: ``"standard"``, ``"mixture"`` (``n_components``, means ~ N(0, init_scale² I)) or ``"vamp"``
+            (``n_components`` pseudo-inputs).
+    """
+    if likelihood not in ("bernoulli", "categorical"):
+        raise ValueError(f"likelihood must be 'bernoulli' or 'categorical', got {likelihood!r}")
+    if prior not in ("standard", "mixture", "vamp"):
+        raise ValueError(f"prior must be 'standard', 'mixture' or 'vamp', got {prior!r}")
+    encoder = GaussianEncoder(data_shape, latent_dim, hidden)
+    back = tuple(reversed(tuple(hidden)))
+    decoder = (BernoulliDecoder(latent_dim, data_shape, back) if likelihood == "bernoulli"
+               else CategoricalDecoder(latent_dim, data_shape, 17, back))
+    if prior == "standard":
+        p = StandardNormalPrior(latent_dim)
+    elif prior == "mixture":
+        p = MixturePrior(n_components, latent_dim, init_scale)
+    else:
+        p = VampPrior(encoder, n_components)
+    return VAE(encoder, decoder, p)
+
+
+def load_vae_data(name: str, n_val: int, device: torch.device | str | None = None) -> dict:
+    """Train / validation / test images for the chapter, with the likelihood that fits them.
+
+    ``digits`` keep their 17 grey levels (categorical likelihood). Any other data set is for a Bernoulli
+    likelihood: training images stay intensities, to be binarized afresh at every use (dynamic
+    binarization, ``train_vae(..., binarize=True)``); validation and test images are binarized once with a
+    fixed seed (static), so every evaluation sees the same binary images.
+
+    Args:
+        name: a data set of :func:`flowedu.data.load_images`.
+        n_val: validation images taken from the end of the training split, 1 <= n_val < n_train.
+
+    Returns:
+        dict with ``x_train, y_train, x_val, y_val, x_test, y_test``, ``likelihood`` and ``binarize``.
+    """
+    x, y = data.load_images(name, "train", device=device)
+    if isinstance(n_val, bool) or not isinstance(n_val, int) or not 1 <= n_val < len(x):
+        raise ValueError(f"n_val must be an integer in [1, {len(x)}), got {n_val!r}")
+    binary = name != "digits"
+    x_test, y_test = data.load_images(name, "test", binarize="static" if binary else None, device=device)
+    x_val = x[-n_val:]
+    if binary:
+        x_val = data.bernoulli_binarize(x_val, torch.Generator().manual_seed(2))
+    return {"x_train": x[:-n_val], "y_train": y[:-n_val], "x_val": x_val, "y_val": y[-n_val:], "x_test": x_test,
+            "y_test": y_test, "likelihood": "bernoulli" if binary else "categorical", "binarize": binary}
 
 
 @torch.no_grad()
