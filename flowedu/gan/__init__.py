@@ -10,5 +10,7 @@ from flowedu.gan.penalties import *  # noqa: F403
 from flowedu.gan.penalties import __all__ as _penalties_all
 from flowedu.gan.training import *  # noqa: F403
 from flowedu.gan.training import __all__ as _training_all
+from flowedu.gan.vae_gan import *  # noqa: F403
+from flowedu.gan.vae_gan import __all__ as _vae_gan_all
 
-__all__ = [*_dirac_all, *_ema_all, *_models_all, *_penalties_all, *_training_all]
+__all__ = [*_dirac_all, *_ema_all, *_models_all, *_penalties_all, *_training_all, *_vae_gan_all]
