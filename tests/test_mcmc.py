@@ -1,0 +1,216 @@
+"""flowedu.mcmc: leapfrog, HMC (vectorised over chains), dual averaging, ESS and split-R-hat."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowedu import mcmc
+
+COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
+PREC = torch.linalg.inv(COV)
+MEAN = torch.tensor([1.0, -2.0], dtype=torch.float64)
+
+
+def gauss_log_prob(theta):
+    d = theta - MEAN
+    return -0.5 * ((d @ PREC) * d).sum(-1)
+
+
+def gauss_grad(theta):
+    return -(theta - MEAN) @ PREC
+
+
+def exact_draws(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return MEAN + torch.randn(n, 2, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(COV).T
+
+
+def hamiltonian(theta, p):
+    return -gauss_log_prob(theta) + 0.5 * (p**2).sum(-1)
+
+
+def test_hmc_leaves_a_correlated_gaussian_invariant():
+    # Start 4000 chains at exact draws: every later state must still be an exact draw.
+    chains = 4000
+    result = mcmc.hmc(gauss_log_prob, exact_draws(chains, 1), step_size=0.5, n_leapfrog=4, n_samples=10,
+                      n_warmup=0, adapt_step_size=False, generator=torch.Generator().manual_seed(2))
+    assert result.samples.shape == (chains, 10, 2)
+    last = result.samples[:, -1]
+    se = torch.sqrt(torch.diag(COV) / chains)
+    assert ((last.mean(0) - MEAN).abs() < 4 * se).all(), last.mean(0)
+    cov = torch.cov(last.T)
+    # standard error of a sample covariance entry: sqrt((s_ii s_jj + s_ij^2) / n)
+    se_cov = torch.sqrt((torch.outer(torch.diag(COV), torch.diag(COV)) + COV**2) / chains)
+    assert ((cov - COV).abs() < 4 * se_cov).all(), cov
+    assert 0.3 < result.accept_rate.mean() < 0.999
+
+
+def test_accepted_only_sampler_is_biased_where_hmc_is_not():
+    # 1-D standard normal, one big leapfrog step: how often a proposal is rejected depends on the
+    # state, so counting each accepted state once (instead of once per iteration it is held)
+    # changes the variance; the correct chain keeps it at 1.
+    def log_prob(theta):
+        return -0.5 * (theta**2).sum(-1)
+
+    init = torch.randn(4000, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    right = mcmc.hmc(log_prob, init, 1.8, 1, 20, 0, adapt_step_size=False, jitter=0.0,
+                     generator=torch.Generator().manual_seed(4)).samples
+    wrong = mcmc.hmc_accepted_only(log_prob, init, 1.8, 1, 20, 0, generator=torch.Generator().manual_seed(4))
+    assert wrong.shape == right.shape
+    var_right, var_wrong = right.var().item(), wrong.var().item()
+    assert abs(var_right - 1) < 0.05, var_right
+    assert abs(var_wrong - 1) > 0.1, var_wrong
+
+
+def test_leapfrog_is_reversible_and_nearly_conserves_energy():
+    theta = exact_draws(50, 5)
+    p = torch.randn(50, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    errors = []
+    for eps in (0.1, 0.05):
+        t1, p1 = mcmc.leapfrog(theta, p, gauss_grad, eps, int(round(1 / eps)))
+        t2, p2 = mcmc.leapfrog(t1, -p1, gauss_grad, eps, int(round(1 / eps)))
+        torch.testing.assert_close(t2, theta, atol=1e-10, rtol=0)
+        torch.testing.assert_close(-p2, p, atol=1e-10, rtol=0)
+        errors.append((hamiltonian(t1, p1) - hamiltonian(theta, p)).abs().max().item())
+    assert errors[0] < 0.05
+    assert 3 < errors[0] / errors[1] < 5  # second order: halving eps divides the error by about 4
+
+
+def test_leapfrog_preserves_volume_by_autograd():
+    def flow(state):
+        theta, p = state[:2][None], state[2:][None]
+        grad = lambda t: mcmc.log_prob_and_grad(gauss_log_prob, t)[1]  # noqa: E731 - autograd gradient
+        t1, p1 = mcmc.leapfrog(theta, p, grad, 0.3, 5)
+        return torch.cat([t1[0], p1[0]])
+
+    state = torch.tensor([0.3, -1.0, 0.5, 2.0], dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(flow, state)
+    assert abs(torch.linalg.det(jac).item() - 1) < 1e-10
+    assert not torch.allclose(jac, torch.eye(4, dtype=torch.float64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(eps=st.floats(0.01, 0.5), n=st.integers(1, 20), x=st.floats(-3, 3), v=st.floats(-3, 3))
+def test_leapfrog_reversibility_property(eps, n, x, v):
+    theta = torch.tensor([[x, -x]], dtype=torch.float64)
+    p = torch.tensor([[v, 0.5]], dtype=torch.float64)
+    t1, p1 = mcmc.leapfrog(theta, p, gauss_grad, eps, n)
+    t2, p2 = mcmc.leapfrog(t1, -p1, gauss_grad, eps, n)
+    torch.testing.assert_close(t2, theta, atol=1e-9, rtol=0)
+
+
+def test_autograd_gradient_matches_closed_form():
+    theta = exact_draws(7, 8)
+    lp, grad = mcmc.log_prob_and_grad(gauss_log_prob, theta)
+    torch.testing.assert_close(lp, gauss_log_prob(theta))
+    torch.testing.assert_close(grad, gauss_grad(theta))
+
+
+def test_dual_averaging_solves_for_the_target_acceptance():
+    # A known, noiseless acceptance curve alpha(eps) = exp(-eps): the target 0.8 is at eps = -log 0.8.
+    adapter = mcmc.DualAveraging(torch.tensor([5.0, 0.01]), target_accept=0.8)
+    for _ in range(1000):
+        adapter.update(torch.exp(-adapter.eps))
+    torch.testing.assert_close(adapter.final, torch.full((2,), -math.log(0.8), dtype=torch.float64), atol=1e-2, rtol=0)
+
+
+def test_hmc_adapts_each_chains_step_size():
+    init = exact_draws(200, 9)
+    result = mcmc.hmc(gauss_log_prob, init, step_size=2.0, n_leapfrog=3, n_samples=50, n_warmup=150,
+                      target_accept=0.8, generator=torch.Generator().manual_seed(10))
+    # eps-bar is conservative on this steep acceptance curve: realised acceptance lands a little above 0.8
+    assert 0.75 < result.accept_rate.mean().item() < 0.97, result.accept_rate.mean()
+    assert result.step_size.shape == (200,) and (result.step_size < 0.9).all()  # the stability limit is 0.89
+
+
+def test_same_generator_same_samples():
+    init = exact_draws(3, 11)
+    runs = [mcmc.hmc(gauss_log_prob, init, 0.3, 3, 5, 5, generator=torch.Generator().manual_seed(0)).samples
+            for _ in range(2)]
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+
+
+def test_ess_of_independent_draws_is_about_n():
+    x = np.random.default_rng(0).standard_normal((4, 5000, 2))
+    e = mcmc.ess(x)
+    assert e.shape == (2,)
+    assert (np.abs(e / 20000 - 1) < 0.1).all(), e
+
+
+def test_ess_of_an_ar1_chain_matches_its_closed_form():
+    phi, chains, n = 0.9, 4, 20000
+    rng = np.random.default_rng(1)
+    x = np.empty((chains, n))
+    x[:, 0] = rng.standard_normal(chains) / math.sqrt(1 - phi**2)
+    noise = rng.standard_normal((chains, n))
+    for t in range(1, n):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    expected = chains * n * (1 - phi) / (1 + phi)
+    got = mcmc.ess(x[:, :, None])[0]
+    assert abs(got / expected - 1) < 0.15, (got, expected)
+
+
+def test_split_rhat_detects_disagreeing_chains():
+    rng = np.random.default_rng(2)
+    good = rng.standard_normal((4, 1000, 1))
+    assert mcmc.split_rhat(good)[0] < 1.01
+    bad = good + np.array([0.0, 0.0, 0.0, 2.0])[:, None, None]
+    assert mcmc.split_rhat(bad)[0] > 1.1
+    trend = good + np.linspace(0, 3, 1000)[None, :, None]  # each chain drifts: the split catches it
+    assert mcmc.split_rhat(trend)[0] > 1.1
+
+
+@pytest.mark.parametrize("step_size", [0.0, -0.1, float("nan"), float("inf")])
+def test_bad_step_size_raises(step_size):
+    with pytest.raises(ValueError, match="step_size must be finite and > 0"):
+        mcmc.hmc(gauss_log_prob, torch.zeros(2, 2, dtype=torch.float64), step_size, 3, 10, 0)
+    with pytest.raises(ValueError, match="step_size"):
+        mcmc.leapfrog(torch.zeros(2, 2), torch.zeros(2, 2), gauss_grad, step_size, 3)
+
+
+@pytest.mark.parametrize("init", [torch.zeros(2), torch.zeros(1, 2, 2), torch.zeros(0, 2)])
+def test_misshaped_init_raises(init):
+    with pytest.raises(ValueError, match=r"init must be a tensor of shape \[chains, dim\]"):
+        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 0)
+
+
+def test_nonfinite_log_prob_raises():
+    def log_prob(theta):
+        return torch.where(theta[:, 0] > 0, -float("inf"), 0.0 * theta[:, 0])
+
+    init = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"log_prob\(init\) must be finite for every chain; chains \[0\]"):
+        mcmc.hmc(log_prob, init, 0.1, 3, 10, 0)
+    with pytest.raises(ValueError, match="log_prob must return shape"):
+        mcmc.hmc(lambda t: t.sum(), init, 0.1, 3, 10, 0)
+
+
+def test_other_bad_arguments_raise():
+    init = torch.zeros(2, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="n_leapfrog must be an integer >= 1"):
+        mcmc.hmc(gauss_log_prob, init, 0.1, 0, 10, 0)
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
+        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 0, 0)
+    with pytest.raises(ValueError, match="target_accept must be in"):
+        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 10, target_accept=1.5)
+    with pytest.raises(ValueError, match="jitter must be in"):
+        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 10, jitter=1.0)
+    with pytest.raises(ValueError, match=r"samples must have shape \[chains, draws, dim\]"):
+        mcmc.ess(np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="must be finite"):
+        mcmc.split_rhat(np.full((2, 10, 1), np.nan))
+
+
+def test_nonfinite_proposals_are_rejected_not_propagated():
+    # log pi = -theta^4: the leapfrog blows up for a large step; chains must stay finite.
+    def log_prob(theta):
+        return -(theta**4).sum(-1)
+
+    result = mcmc.hmc(log_prob, torch.full((20, 1), 1.5, dtype=torch.float64), 3.0, 10, 20, 0,
+                      adapt_step_size=False, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(result.samples).all()
+    assert result.n_divergent.sum() > 0
