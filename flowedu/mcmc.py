@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import trange
 
-__all__ = ["DualAveraging", "HMCResult", "ess", "hmc", "hmc_accepted_only", "leapfrog", "log_prob_and_grad",
-           "split_rhat"]
+__all__ = ["DualAveraging", "HMCResult", "ess", "hmc", "hmc_accept", "hmc_accepted_only", "leapfrog",
+           "log_prob_and_grad", "split_rhat"]
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
 
@@ -104,15 +104,24 @@ def leapfrog(theta: torch.Tensor, momentum: torch.Tensor, grad_log_prob: Callabl
     return theta, p
 
 
-class _AutogradGrad:
-    """grad log pi by autograd, remembering log pi at the last point (the proposal) to save one call."""
+class _Gradient:
+    """grad log pi for the leapfrog: by autograd (remembering log pi at the last point, the proposal,
+    to save one call), or a hand-derived ``grad_log_prob``."""
 
-    def __init__(self, log_prob: LogProb):
-        self.log_prob, self.last_log_prob = log_prob, None
+    def __init__(self, log_prob: LogProb, grad_log_prob: Callable | None = None):
+        self.log_prob, self.grad_log_prob, self.last_log_prob = log_prob, grad_log_prob, None
 
     def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+        if self.grad_log_prob is not None:
+            return self.grad_log_prob(theta)
         self.last_log_prob, grad = log_prob_and_grad(self.log_prob, theta)
         return grad
+
+    def log_prob_at_last(self, theta: torch.Tensor) -> torch.Tensor:
+        if self.grad_log_prob is None:
+            return self.last_log_prob
+        with torch.no_grad():
+            return self.log_prob(theta)
 
 
 class DualAveraging:
@@ -202,22 +211,44 @@ def _start(log_prob: LogProb, init: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return theta, lp.detach()
 
 
-def _hmc_step(theta, lp, grad_fn: _AutogradGrad, eps, n_leapfrog: int, generator):
-    """One HMC transition for all chains: fresh momentum, leapfrog, Metropolis accept/reject."""
+def hmc_accept(theta: torch.Tensor, log_prob: torch.Tensor, momentum: torch.Tensor, theta_prop: torch.Tensor,
+               log_prob_prop: torch.Tensor, momentum_prop: torch.Tensor, log_u: torch.Tensor):
+    """The Metropolis accept/reject step of HMC for every chain at once, in log space.
+
+    With H(theta, p) = -log pi(theta) + |p|^2 / 2, the proposal is accepted when
+    log u < H(theta, p) - H(theta', p'), i.e. with probability min(1, exp(H - H')). A rejected chain
+    **repeats its current state**: that repetition is what makes pi invariant. A non-finite
+    proposal (the leapfrog diverged) is rejected.
+
+    Args:
+        theta, momentum: current state and the momentum drawn for it, ``[chains, dim]``.
+        log_prob: log pi(theta), ``[chains]``.
+        theta_prop, momentum_prop: the end of the leapfrog trajectory, ``[chains, dim]``.
+        log_prob_prop: log pi(theta'), ``[chains]``.
+        log_u: log of uniform(0, 1) draws, ``[chains]``.
+
+    Returns:
+        ``(theta_next [chains, dim], log_prob_next [chains], accepted [chains] bool,
+        accept_prob [chains])``.
+    """
+    log_ratio = (log_prob_prop - 0.5 * (momentum_prop**2).sum(-1)) - (log_prob - 0.5 * (momentum**2).sum(-1))
+    finite = torch.isfinite(log_ratio) & torch.isfinite(theta_prop).all(-1)
+    log_ratio = torch.where(finite, log_ratio, torch.full_like(log_ratio, -math.inf))
+    accepted = log_u < log_ratio
+    theta_next = torch.where(accepted[:, None], theta_prop, theta)
+    log_prob_next = torch.where(accepted, log_prob_prop, log_prob)
+    return theta_next, log_prob_next, accepted, log_ratio.clamp(max=0).exp()
+
+
+def _hmc_step(theta, lp, grad_fn: _Gradient, eps, n_leapfrog: int, generator):
+    """One HMC transition for all chains: fresh momentum, leapfrog, accept/reject. Also flags divergences."""
     p0 = _randn(theta, generator)
     theta_new, p_new = leapfrog(theta, p0, grad_fn, eps, n_leapfrog)
-    lp_new = grad_fn.last_log_prob
-    # log acceptance ratio = -H(theta', p') + H(theta, p); a non-finite proposal is rejected.
-    log_ratio = (lp_new - 0.5 * (p_new**2).sum(1)) - (lp - 0.5 * (p0**2).sum(1))
-    finite = torch.isfinite(log_ratio) & torch.isfinite(theta_new).all(1)
-    log_ratio = torch.where(finite, log_ratio, torch.full_like(log_ratio, -math.inf))
-    accept = torch.log(_rand(len(theta), theta, generator)) < log_ratio
-    # Accepted chains move; rejected chains repeat their current state (this repetition is what
-    # makes the chain leave pi invariant).
-    theta = torch.where(accept[:, None], theta_new, theta)
-    lp = torch.where(accept, lp_new, lp)
-    accept_prob = log_ratio.clamp(max=0).exp()
-    divergent = ~finite | (log_ratio < -1000)
+    lp_new = grad_fn.log_prob_at_last(theta_new)
+    log_u = torch.log(_rand(len(theta), theta, generator))
+    theta, lp, accept, accept_prob = hmc_accept(theta, lp, p0, theta_new, lp_new, p_new, log_u)
+    energy_error = (lp_new - 0.5 * (p_new**2).sum(1)) - (lp - 0.5 * (p0**2).sum(1))
+    divergent = ~torch.isfinite(energy_error) | (energy_error < -1000)
     return theta, lp, accept, accept_prob, theta_new, divergent
 
 
@@ -233,7 +264,8 @@ def _check_hmc_args(step_size, n_leapfrog, n_samples, n_warmup, jitter):
 
 def hmc(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int, n_samples: int,
         n_warmup: int = 500, adapt_step_size: bool = True, target_accept: float = 0.8, jitter: float = 0.1,
-        generator: torch.Generator | None = None, progress: bool = False) -> HMCResult:
+        generator: torch.Generator | None = None, grad_log_prob: Callable | None = None,
+        progress: bool = False) -> HMCResult:
     """Hamiltonian Monte Carlo (Neal, 2011) on many chains at once, gradients by autograd.
 
     Each iteration draws p ~ N(0, I) for every chain, runs ``n_leapfrog`` leapfrog steps and accepts
@@ -255,6 +287,8 @@ def hmc(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int
         target_accept: delta in (0, 1) for dual averaging.
         jitter: in [0, 1); 0 keeps eps fixed.
         generator: a ``torch.Generator`` for reproducible runs.
+        grad_log_prob: optional hand-derived gradient ``[chains, dim] -> [chains, dim]`` (check it
+            against autograd first); by default the gradient is taken by autograd.
         progress: show a ``tqdm`` bar.
 
     Returns:
@@ -265,7 +299,7 @@ def hmc(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int
     chains = len(theta)
     eps = torch.full((chains,), step_size, device=theta.device, dtype=theta.dtype)
     adapter = DualAveraging(eps, target_accept)
-    grad_fn = _AutogradGrad(log_prob)
+    grad_fn = _Gradient(log_prob, grad_log_prob)
     samples = torch.empty(chains, n_samples, theta.shape[1], device=theta.device, dtype=theta.dtype)
     n_accept = torch.zeros(chains, device=theta.device, dtype=torch.long)
     n_divergent = torch.zeros(chains, device=theta.device, dtype=torch.long)
@@ -286,7 +320,7 @@ def hmc(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int
 
 def hmc_accepted_only(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int, n_samples: int,
                       n_warmup: int = 500, generator: torch.Generator | None = None,
-                      max_iterations: int | None = None) -> torch.Tensor:
+                      grad_log_prob: Callable | None = None, max_iterations: int | None = None) -> torch.Tensor:
     """THE WRONG SAMPLER, kept to show the mistake: HMC that records only accepted proposals.
 
     It runs the same transitions as :func:`hmc` (fixed step size, no jitter), but appends a state to
@@ -307,7 +341,7 @@ def hmc_accepted_only(log_prob: LogProb, init: torch.Tensor, step_size: float, n
     step_size, n_leapfrog, n_samples, n_warmup = _check_hmc_args(step_size, n_leapfrog, n_samples, n_warmup, 0.0)
     max_iterations = _check_count(max_iterations or 100 * (n_warmup + n_samples), "max_iterations", 1)
     theta, lp = _start(log_prob, init)
-    grad_fn = _AutogradGrad(log_prob)
+    grad_fn = _Gradient(log_prob, grad_log_prob)
     chains, rows = len(theta), torch.arange(len(theta), device=theta.device)
     samples = torch.empty(chains, n_samples, theta.shape[1], device=theta.device, dtype=theta.dtype)
     count = torch.zeros(chains, device=theta.device, dtype=torch.long)

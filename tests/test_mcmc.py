@@ -214,3 +214,26 @@ def test_nonfinite_proposals_are_rejected_not_propagated():
                       adapt_step_size=False, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(result.samples).all()
     assert result.n_divergent.sum() > 0
+
+
+def test_hand_gradient_gives_the_same_chain_as_autograd():
+    init = exact_draws(5, 12)
+    runs = [mcmc.hmc(gauss_log_prob, init, 0.3, 4, 20, 10, generator=torch.Generator().manual_seed(1),
+                     grad_log_prob=grad).samples for grad in (None, gauss_grad)]
+    torch.testing.assert_close(runs[0], runs[1])
+
+
+def test_hmc_accept_repeats_the_state_on_rejection():
+    theta = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    prop = theta + 0.5
+    zeros = torch.zeros(2, dtype=torch.float64)
+    p = torch.zeros(2, 2, dtype=torch.float64)
+    # H' - H = 1 for both chains: accept iff log u < -1
+    log_u = torch.tensor([-1.5, -0.5], dtype=torch.float64)
+    nxt, lp, acc, prob = mcmc.hmc_accept(theta, zeros, p, prop, zeros - 1, p, log_u)
+    assert acc.tolist() == [True, False]
+    torch.testing.assert_close(nxt, torch.stack([prop[0], theta[1]]))
+    torch.testing.assert_close(lp, torch.tensor([-1.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(prob, torch.full((2,), math.exp(-1), dtype=torch.float64))
+    nan_prop = torch.full_like(prop, float("nan"))
+    assert not mcmc.hmc_accept(theta, zeros, p, nan_prop, zeros, p, zeros - 10)[2].any()

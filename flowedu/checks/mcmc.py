@@ -1,0 +1,81 @@
+"""Checks for ``notebooks/banana_hmc.ipynb``: the leapfrog integrator and the HMC accept/reject step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from flowedu import mcmc
+from flowedu.checks.core import check_close
+
+__all__ = ["check_hmc_accept", "check_leapfrog"]
+
+
+def _banana_like_grad(theta: torch.Tensor) -> torch.Tensor:
+    """grad log pi of the banana-shaped log pi = -(theta_1 + theta_2^2 - 1)^2 - |theta|^2 / 2."""
+    r = -2 * (theta[:, 0] + theta[:, 1] ** 2 - 1)
+    return torch.stack([r - theta[:, 0], 2 * theta[:, 1] * r - theta[:, 1]], dim=1)
+
+
+def check_leapfrog(leapfrog: Callable) -> None:
+    """Check ``leapfrog(theta [chains, dim], momentum [chains, dim], grad_log_prob, step_size, n_leapfrog)``.
+
+    Compares with :func:`flowedu.mcmc.leapfrog` on a banana-shaped target for one and many steps,
+    a vector of per-chain step sizes and float32 inputs, then checks reversibility.
+    """
+    g = torch.Generator().manual_seed(0)
+    theta = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    p = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    cases = [(theta, p, 0.1, 1), (theta, p, 0.05, 20), (theta, p, torch.linspace(0.01, 0.1, 6, dtype=torch.float64), 7),
+             (theta.float(), p.float(), 0.1, 3)]
+    for number, (t, m, eps, n) in enumerate(cases):
+        got = leapfrog(t, m, _banana_like_grad, eps, n)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise AssertionError(f"leapfrog must return (theta, momentum), got {type(got).__name__}")
+        want = mcmc.leapfrog(t, m, _banana_like_grad, eps, n)
+        tol = 1e-4 if t.dtype == torch.float32 else 1e-9
+        eps_text = eps if isinstance(eps, float) else "per chain"
+        check_close(got[0], want[0], f"theta (case {number}, step_size={eps_text}, n_leapfrog={n})", rtol=tol, atol=tol)
+        check_close(got[1], want[1], f"momentum (case {number})", rtol=tol, atol=tol)
+    t1, p1 = leapfrog(theta, p, _banana_like_grad, 0.05, 20)
+    t2, p2 = leapfrog(t1, -p1, _banana_like_grad, 0.05, 20)
+    check_close(t2, theta, "theta after flipping the momentum and integrating back", atol=1e-8)
+    print(f"leapfrog: all {len(cases)} cases agree with the reference, and the integrator is reversible.")
+
+
+def check_hmc_accept(hmc_accept: Callable) -> None:
+    """Check ``hmc_accept(theta, log_prob, momentum, theta_prop, log_prob_prop, momentum_prop, log_u)``.
+
+    It must return ``(theta_next, log_prob_next, accepted)`` (a fourth output, the acceptance
+    probability, is allowed) as :func:`flowedu.mcmc.hmc_accept` does: accept when
+    log u < H(theta, p) - H(theta', p'), otherwise **repeat** the current state; reject non-finite proposals.
+    """
+    g = torch.Generator().manual_seed(1)
+    chains = 200
+    theta = torch.randn(chains, 2, generator=g, dtype=torch.float64)
+    prop = torch.randn(chains, 2, generator=g, dtype=torch.float64)
+    p, p_prop = torch.randn(chains, 2, generator=g, dtype=torch.float64), torch.randn(chains, 2, generator=g,
+                                                                                       dtype=torch.float64)
+    lp, lp_prop = -torch.rand(chains, generator=g, dtype=torch.float64), -torch.rand(chains, generator=g,
+                                                                                        dtype=torch.float64)
+    log_u = torch.log(torch.rand(chains, generator=g, dtype=torch.float64))
+    prop[:5] = float("nan")  # diverged trajectories
+    lp_prop[:5] = float("nan")
+    got = hmc_accept(theta, lp, p, prop, lp_prop, p_prop, log_u)
+    if not (isinstance(got, tuple) and len(got) in (3, 4)):
+        raise AssertionError("hmc_accept must return (theta_next, log_prob_next, accepted[, accept_prob])")
+    want = mcmc.hmc_accept(theta, lp, p, prop, lp_prop, p_prop, log_u)
+    accepted = torch.as_tensor(got[2])
+    if accepted.dtype != torch.bool:
+        raise AssertionError(f"accepted must be a bool tensor [chains], got dtype {accepted.dtype}")
+    if accepted[:5].any():
+        raise AssertionError("a proposal with NaN log-probability was accepted; reject non-finite proposals")
+    n_diff = int((accepted != want[2]).sum())
+    if n_diff:
+        raise AssertionError(f"{n_diff} of {chains} accept decisions differ from the reference: accept when "
+                             "log u < H(theta, p) - H(theta', p') with H = -log pi + |p|^2 / 2")
+    check_close(got[0], want[0], "theta_next (a rejected chain must repeat its current state)")
+    check_close(got[1], want[1], "log_prob_next")
+    print(f"hmc_accept: all {chains} decisions and next states agree with the reference "
+          f"({int(want[2].sum())} accepted, {chains - int(want[2].sum())} rejected).")

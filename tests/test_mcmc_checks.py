@@ -1,0 +1,41 @@
+"""flowedu.checks.mcmc: the reference passes, and the classic mistakes are caught."""
+
+import pytest
+import torch
+
+from flowedu import checks, mcmc
+
+
+def test_reference_passes():
+    checks.check_leapfrog(mcmc.leapfrog)
+    checks.check_hmc_accept(mcmc.hmc_accept)
+
+
+def test_euler_integrator_fails():
+    def symplectic_euler(theta, p, grad, eps, n):
+        for _ in range(n):
+            p = p + eps * grad(theta)
+            theta = theta + eps * p
+        return theta, p
+
+    with pytest.raises(AssertionError, match="theta"):
+        checks.check_leapfrog(symplectic_euler)
+
+
+def test_accepted_only_step_fails():
+    def drops_rejections(theta, lp, p, theta_prop, lp_prop, p_prop, log_u):
+        accepted = log_u < (lp_prop - 0.5 * (p_prop**2).sum(-1)) - (lp - 0.5 * (p**2).sum(-1))
+        return theta_prop[accepted], lp_prop[accepted], accepted
+
+    with pytest.raises(AssertionError, match="repeat its current state"):
+        checks.check_hmc_accept(drops_rejections)
+
+
+def test_wrong_sign_fails():
+    def wrong_sign(theta, lp, p, theta_prop, lp_prop, p_prop, log_u):
+        ratio = (lp - 0.5 * (p**2).sum(-1)) - (lp_prop - 0.5 * (p_prop**2).sum(-1))
+        accepted = log_u < ratio  # H' - H instead of H - H'
+        return torch.where(accepted[:, None], theta_prop, theta), torch.where(accepted, lp_prop, lp), accepted
+
+    with pytest.raises(AssertionError, match="accept decisions differ"):
+        checks.check_hmc_accept(wrong_sign)
