@@ -54,3 +54,17 @@ def test_training_runs_and_evaluates(update):
     assert len(h["d_loss"]) == 3 and [e["step"] for e in h["evals"]] == [2, 3]
     assert "ema_mean" in h["evals"][0]
     assert any(not torch.equal(a, b) for a, b in zip(before, g.parameters(), strict=True))
+
+
+def test_vae_gan_runs_and_validates():
+    from flowedu import vae as vae_lib
+    from flowedu.gan import train_vae_gan
+
+    torch.manual_seed(0)
+    x = (torch.randint(0, 17, (64, 1, 8, 8)) / 16).float()
+    model = vae_lib.make_vae((1, 8, 8), 2, likelihood="categorical", hidden=(16,))
+    critic = DCGANCritic((1, 8, 8), 4, spectral_norm=True)
+    h = train_vae_gan(model, critic, x, 3, adv_weight=1.0, batch_size=16, progress=False)
+    assert len(h["neg_elbo"]) == 3 and all(v > 0 for v in h["neg_elbo"])
+    with pytest.raises(ValueError, match="adv_weight"):
+        train_vae_gan(model, critic, x, 1, adv_weight=-1.0)

@@ -74,8 +74,9 @@ class DCGANCritic(nn.Module):
     Args:
         image_shape: (C, H, H), H in (8, 28, 32).
         width: w, the channels of the first convolution (the second has 2w).
-        spectral_norm: wrap every layer in spectral normalisation (each layer then has spectral norm
-            ≈ 1, so the critic is at most 1-Lipschitz: LeakyReLU is 1-Lipschitz).
+        spectral_norm: wrap every layer in spectral normalisation (each weight, reshaped to a matrix,
+            then has spectral norm ≈ 1; for convolutions that bounds the Lipschitz constant only
+            approximately).
     """
 
     def __init__(self, image_shape=(1, 8, 8), width: int = 32, spectral_norm: bool = False):

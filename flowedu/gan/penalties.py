@@ -47,7 +47,7 @@ def input_gradient(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tens
 
 
 def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor, gamma: float) -> torch.Tensor:
-    """R1 penalty (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406, eq. 9): ``(γ/2) E_{p_D} ‖∇_x D(x)‖²``.
+    """R1 penalty (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406): ``(γ/2) E_{p_D} ‖∇_x D(x)‖²``.
 
     Penalises the critic's input gradient **on real data only**. Note the factor 1/2: with it, the
     Dirac-GAN's critical coefficient is ``γ = 2 f'(0)`` (``γ = 1`` for the GAN loss); implementations
