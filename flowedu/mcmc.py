@@ -320,41 +320,30 @@ def hmc(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int
 
 def hmc_accepted_only(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int, n_samples: int,
                       n_warmup: int = 500, generator: torch.Generator | None = None,
-                      grad_log_prob: Callable | None = None, max_iterations: int | None = None) -> torch.Tensor:
+                      grad_log_prob: Callable | None = None) -> torch.Tensor:
     """THE WRONG SAMPLER, kept to show the mistake: HMC that records only accepted proposals.
 
-    It runs the same transitions as :func:`hmc` (fixed step size, no jitter), but appends a state to
-    the output only when a proposal is accepted, and records nothing on a rejection. The output is
-    therefore the sequence of *distinct* states of the chain, each counted once instead of once per
-    iteration it is held; regions where proposals are often rejected (here: the narrow, curved tails
-    of the banana) are under-represented and the draws are **biased**. The first ``n_warmup``
-    accepted states of each chain are discarded, as a burn-in.
+    It runs the same transitions as :func:`hmc` (fixed step size, no jitter) for ``n_warmup``
+    burn-in and then ``n_samples`` iterations, but in the second phase appends a state to the output
+    only when a proposal is accepted and records nothing on a rejection. Each distinct state is then
+    counted once instead of once per iteration the chain holds it; regions where proposals are often
+    rejected (here: the narrow, curved tails of the banana) are under-represented and the draws are
+    **biased**.
 
-    Args: as :func:`hmc`; ``max_iterations`` (default ``100 * (n_warmup + n_samples)``) bounds the loop.
+    Args: as :func:`hmc`.
 
     Returns:
-        ``[chains, n_samples, dim]``, the accepted proposals only (biased; do not use).
-
-    Raises:
-        RuntimeError: if some chain has not collected ``n_samples`` accepted states within ``max_iterations``.
+        ``[n_accepted, dim]``: the accepted proposals of all chains, pooled (biased; do not use).
     """
     step_size, n_leapfrog, n_samples, n_warmup = _check_hmc_args(step_size, n_leapfrog, n_samples, n_warmup, 0.0)
-    max_iterations = _check_count(max_iterations or 100 * (n_warmup + n_samples), "max_iterations", 1)
     theta, lp = _start(log_prob, init)
     grad_fn = _Gradient(log_prob, grad_log_prob)
-    chains, rows = len(theta), torch.arange(len(theta), device=theta.device)
-    samples = torch.empty(chains, n_samples, theta.shape[1], device=theta.device, dtype=theta.dtype)
-    count = torch.zeros(chains, device=theta.device, dtype=torch.long)
-    for _ in range(max_iterations):
+    kept = []
+    for it in range(n_warmup + n_samples):
         theta, lp, accept, *_ = _hmc_step(theta, lp, grad_fn, step_size, n_leapfrog, generator)
-        slot = count - n_warmup
-        keep = accept & (slot >= 0) & (slot < n_samples)
-        samples[rows[keep], slot[keep]] = theta[keep]
-        count += accept
-        if bool((count >= n_warmup + n_samples).all()):
-            return samples
-    raise RuntimeError(f"hmc_accepted_only: some chains accepted fewer than {n_warmup + n_samples} proposals in "
-                       f"{max_iterations} iterations (min {int(count.min())}); use a smaller step_size")
+        if it >= n_warmup:
+            kept.append(theta[accept])  # the mistake: a rejection records nothing
+    return torch.cat(kept)
 
 
 def _as_draws(samples, name: str = "samples") -> np.ndarray:
