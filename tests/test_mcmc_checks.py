@@ -39,3 +39,16 @@ def test_wrong_sign_fails():
 
     with pytest.raises(AssertionError, match="accept decisions differ"):
         checks.check_hmc_accept(wrong_sign)
+
+
+def test_elbo_terms_check():
+    from flowedu import vi
+
+    checks.check_elbo_terms(vi.elbo_terms)
+
+    def no_reparameterization(flow, log_prob, n):
+        theta = flow.sample(n)
+        return theta, log_prob(theta) - flow.log_prob(theta)
+
+    with pytest.raises(AssertionError, match="reparameterized gradient"):
+        checks.check_elbo_terms(no_reparameterization)

@@ -1,4 +1,4 @@
-"""Checks for ``notebooks/banana_hmc.ipynb``: the leapfrog integrator and the HMC accept/reject step."""
+"""Checks for the MCMC chapter: leapfrog and accept/reject (``banana_hmc``), the ELBO terms (``banana_flows``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from flowedu import mcmc
 from flowedu.checks.core import check_close
 
-__all__ = ["check_hmc_accept", "check_leapfrog"]
+__all__ = ["check_elbo_terms", "check_hmc_accept", "check_leapfrog"]
 
 
 def _banana_like_grad(theta: torch.Tensor) -> torch.Tensor:
@@ -79,3 +79,41 @@ def check_hmc_accept(hmc_accept: Callable) -> None:
     check_close(got[1], want[1], "log_prob_next")
     print(f"hmc_accept: all {chains} decisions and next states agree with the reference "
           f"({int(want[2].sum())} accepted, {chains - int(want[2].sum())} rejected).")
+
+
+def check_elbo_terms(elbo_terms: Callable) -> None:
+    """Check ``elbo_terms(flow, log_prob, n_samples) -> (theta [S, dim], terms [S])`` against flowedu.vi.
+
+    Both are called from the same random state, so a correct implementation that draws its base
+    samples through the flow (``flow.sample_and_log_prob``, or ``flow.base.sample`` then
+    ``flow.flow``) agrees to rounding. Also checks that the terms carry gradients to the flow's
+    parameters (the reparameterization trick).
+    """
+    from flowedu import flows, vi
+
+    torch.manual_seed(0)
+    flow = flows.NormalizingFlow(flows.StandardNormal(2), flows.realnvp(2, n_couplings=2, hidden=8, zero_init=False))
+
+    def log_prob(theta):
+        return -(theta[:, 0] + theta[:, 1] ** 2 - 1) ** 2 - 0.5 * (theta**2).sum(1)
+
+    for n in (1, 50):
+        state = torch.get_rng_state()
+        got = elbo_terms(flow, log_prob, n)
+        torch.set_rng_state(state)
+        want = vi.elbo_terms(flow, log_prob, n)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise AssertionError(f"elbo_terms must return (theta, terms), got {type(got).__name__}")
+        check_close(got[0], want[0], f"theta (n_samples={n})", rtol=1e-5, atol=1e-5)
+        check_close(got[1], want[1], f"terms = log p(theta) - log q(theta) (n_samples={n})", rtol=1e-5, atol=1e-5)
+    message = ("the gradient of the mean of terms differs from the reparameterized gradient: draw theta with "
+               "the flow's forward pass from base samples (not under torch.no_grad() and not with flow.sample)")
+    if not got[1].requires_grad:
+        raise AssertionError(message)
+    params = [p for p in flow.parameters() if p.requires_grad]
+    got_grad = torch.autograd.grad(got[1].mean(), params, allow_unused=True)
+    want_grad = torch.autograd.grad(want[1].mean(), params)
+    for g_got, g_want in zip(got_grad, want_grad, strict=True):
+        if g_got is None or not torch.allclose(g_got, g_want, rtol=1e-4, atol=1e-5):
+            raise AssertionError(message)
+    print("elbo_terms: agrees with the reference and is differentiable in the flow's parameters.")
