@@ -21,7 +21,7 @@ from flowedu.flows import SequentialFlow, StandardNormal
 from flowedu.flows.base import FlowLayer, check_dim, check_input
 from flowedu.flows.planar import planar_forward, planar_inverse, planar_u_hat
 from flowedu.gk import GandKTransform, fit_quantiles_lm
-from flowedu.vae.model import _check_k, reparameterize
+from flowedu.vae.model import check_sample_count, reparameterize
 
 __all__ = ["AmortisedPlanar", "FlowVAE", "GandKPrior"]
 
@@ -148,7 +148,7 @@ class FlowVAE(nn.Module):
             ``(z0, zK, log_q0, sum_log_det)`` with shapes ``[k, batch, d]``, ``[k, batch, d]``,
             ``[k, batch]``, ``[k, batch]``; log q_K(z_K | x) = log_q0 − sum_log_det.
         """
-        k = _check_k(k)
+        k = check_sample_count(k)
         mean, log_var = self.encoder(x)
         eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
         z0 = reparameterize(mean, log_var, eps)

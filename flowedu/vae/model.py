@@ -100,7 +100,7 @@ class VAE(nn.Module):
 
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """log w_i = log p(x, z_i) - log q(z_i | x) for z_1..z_k ~ q(z | x).  x: [batch, ...] -> [k, batch]."""
-        k = _check_k(k)
+        k = check_sample_count(k)
         mean, log_var = self.encoder(x)
         eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
         z = reparameterize(mean, log_var, eps)
@@ -122,7 +122,8 @@ class VAE(nn.Module):
         return self.decoder.mean(self.encoder(x)[0])
 
 
-def _check_k(k) -> int:
+def check_sample_count(k) -> int:
+    """Validate a number of importance samples: an integer k >= 1 (shared by the VAE and flow-VAE bounds)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     return k
@@ -141,7 +142,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, generator: torch.Generator | None
     Returns:
         [batch], nats.
     """
-    k = _check_k(k)
+    k = check_sample_count(k)
     log_w = model.log_weights(x, k, generator=generator)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 
@@ -165,7 +166,7 @@ def log_likelihood(model, x: torch.Tensor, k: int = 200, chunk: int = 50, batch_
     Returns:
         [n], nats.
     """
-    k = _check_k(k)
+    k = check_sample_count(k)
     for value, name in ((chunk, "chunk"), (batch_size, "batch_size")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
