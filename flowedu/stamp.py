@@ -91,8 +91,16 @@ def stamp_notebook(nb, path: str, release: Release) -> None:
     else:
         lines[1:1] = ["", badge]
     nb.cells[0].source = "\n".join(lines)
-    installs = [i for i, cell in enumerate(nb.cells) if cell.metadata.get("flowedu") == INSTALL_KEY]
+    first_line = release.install_source().split("\n")[0]
+    installs = [
+        i for i, cell in enumerate(nb.cells)
+        if cell.metadata.get("flowedu") == INSTALL_KEY
+        or (cell.cell_type == "code" and cell.source.startswith(first_line))
+    ]
+    for extra in reversed(installs[1:]):  # a pasted copy of the install cell: keep one
+        del nb.cells[extra]
     if installs:
+        nb.cells[installs[0]].metadata["flowedu"] = INSTALL_KEY
         cell = nb.cells[installs[0]]
         cell.source = release.install_source()
         cell.metadata["tags"] = ["hide-input"]

@@ -23,6 +23,8 @@ def test_every_notebook_has_badge_and_install_cell(root):
         assert release.badge(rel) in nb.cells[0].source, rel
         installs = [c for c in nb.cells if c.metadata.get("flowedu") == "install"]
         assert len(installs) == 1 and release.install_source() == installs[0].source, rel
+        copies = [c for c in nb.cells if c.cell_type == "code" and "install the book's package" in c.source]
+        assert len(copies) == 1, f"{rel}: the install code appears in {len(copies)} cells"
 
 
 def test_stamp_inserts_and_then_replaces():
@@ -33,6 +35,17 @@ def test_stamp_inserts_and_then_replaces():
     stamp.stamp_notebook(nb, "notebooks/t.ipynb", stamp.Release("https://github.com/c/d", "v2"))
     assert "github/c/d/blob/v2/notebooks/t.ipynb" in nb.cells[0].source
     assert "git+https://github.com/c/d@v2" in nb.cells[1].source and len(nb.cells) == 3
+
+
+def test_stamp_adopts_a_pasted_install_cell_and_drops_copies():
+    release = stamp.Release("https://github.com/a/b", "v1")
+    pasted = nbformat.v4.new_code_cell(release.install_source())
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), pasted,
+                                         nbformat.v4.new_code_cell(release.install_source()),
+                                         nbformat.v4.new_code_cell("1")])
+    stamp.stamp_notebook(nb, "notebooks/t.ipynb", release)
+    assert [c.source for c in nb.cells[1:]] == [release.install_source(), "1"]
+    assert nb.cells[1].metadata["flowedu"] == "install"
 
 
 @pytest.mark.parametrize(
