@@ -42,7 +42,7 @@ def elbo_terms(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], n_samples
 
 def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int, n_samples: int = 100,
              lr: float = 1e-2, cosine: bool = True, clip: float | None = 10.0, progress: bool = True,
-             stop: Callable[[int], bool] | None = None) -> dict:
+             stop: Callable[[int], bool] | None = None, anneal: int | None = None) -> dict:
     """Maximise the ELBO of ``flow`` for the target ``log_prob`` with Adam.
 
     Args:
@@ -55,6 +55,10 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
         clip: clip the gradient norm at this value (None: no clipping).
         progress: show a ``tqdm`` bar.
         stop: optional ``stop(step) -> bool`` called after each step; True ends training early.
+        anneal: if given (>= 1), maximise E_q[beta_t log p~ - log q] with the inverse temperature
+            beta_t = min(1, 0.01 + (t - 1) / anneal) at step t (Rezende & Mohamed 2015's public
+            code), which lets the flow spread out before the target's valleys pull it in. The
+            recorded history is always the un-annealed ELBO estimate.
 
     Returns:
         ``{"elbo": [per-step ELBO estimates], "seconds": training wall time, "steps": steps taken}``.
@@ -65,12 +69,21 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
         raise ValueError(f"lr must be finite and > 0, got {lr}")
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be > 0 or None, got {clip}")
+    if anneal is not None and (isinstance(anneal, bool) or not isinstance(anneal, int) or anneal < 1):
+        raise ValueError(f"anneal must be an integer >= 1 or None, got {anneal!r}")
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cosine else None
     history, start, step = [], time.perf_counter(), 0
     for step in trange(1, steps + 1, desc="ELBO", leave=False, disable=not progress):
-        _, terms = elbo_terms(flow, log_prob, n_samples)
-        loss = -terms.mean()
+        if anneal is None:
+            _, terms = elbo_terms(flow, log_prob, n_samples)
+            loss = -terms.mean()
+        else:
+            theta, log_q = flow.sample_and_log_prob(n_samples)
+            log_p = log_prob(theta)
+            terms = (log_p - log_q).detach()
+            beta = min(1.0, 0.01 + (step - 1) / anneal)
+            loss = -(beta * log_p - log_q).mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the ELBO estimate is not finite at step {step}; lower lr or clip")
         optimizer.zero_grad()
@@ -80,7 +93,7 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
         optimizer.step()
         if schedule is not None:
             schedule.step()
-        history.append(-loss.item())
+        history.append(terms.mean().item())
         if stop is not None and stop(step):
             break
     return {"elbo": history, "seconds": time.perf_counter() - start, "steps": step}

@@ -54,3 +54,15 @@ def test_fit_elbo_stops_early_and_validates():
         vi.elbo_terms(flow, target_log_prob, 0)
     with pytest.raises(FloatingPointError, match="not finite"):
         vi.fit_elbo(flow, lambda t: t.sum(-1) * float("nan"), steps=3, progress=False)
+
+
+def test_fit_elbo_with_annealing_still_reaches_the_target_and_validates():
+    torch.manual_seed(0)
+    flow = flows.NormalizingFlow(flows.StandardNormal(2), flows.Translate(2), flows.Scale(2))
+    run = vi.fit_elbo(flow, target_log_prob, steps=400, n_samples=64, lr=5e-2, progress=False, anneal=100)
+    assert len(run["elbo"]) == 400
+    with torch.no_grad():
+        _, terms = vi.elbo_terms(flow, target_log_prob, 20_000)
+    assert 3.0 - terms.mean().item() < 0.02  # beta reached 1 at step 100: the fit is of p itself
+    with pytest.raises(ValueError, match="anneal"):
+        vi.fit_elbo(flow, target_log_prob, steps=1, anneal=0)

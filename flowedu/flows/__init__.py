@@ -21,6 +21,7 @@ from flowedu.flows.elementwise import Scale, Translate
 from flowedu.flows.planar import PlanarFlow, planar_forward, planar_inverse, planar_u_hat
 from flowedu.flows.radial import RadialFlow, radial_forward, radial_inverse, radial_root
 from flowedu.flows.structure import Merge, Permute, Split, Swap
+from flowedu.flows.training import fit_density
 
 __all__ = [
     "FlowLayer", "Inverse", "SequentialFlow", "StandardNormal", "NormalizingFlow",
@@ -28,4 +29,5 @@ __all__ = [
     "AdditiveCoupling", "AffineCoupling", "nice", "realnvp", "checkerboard_masks",
     "PlanarFlow", "planar_u_hat", "planar_forward", "planar_inverse",
     "RadialFlow", "radial_forward", "radial_inverse", "radial_root",
+    "fit_density",
 ]
