@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import flowedu.checks
-from flowedu.distributions import LinearGaussian, log_normal_diag
+from flowedu.distributions import LinearGaussian, LinearGaussianProposal, log_normal_diag
 from flowedu.vae import (
     VAE,
     BernoulliDecoder,
@@ -21,21 +21,6 @@ from flowedu.vae import (
     reparameterize,
     train_vae,
 )
-
-
-class LinearGaussianProposal:
-    """The linear-Gaussian model with a Gaussian proposal q(z | x) = N(posterior mean + shift, scale² Σ)."""
-
-    def __init__(self, model: LinearGaussian, shift: float = 0.0, scale: float = 1.0):
-        self.model, self.shift, self.scale = model, shift, scale
-
-    def log_weights(self, x, k, generator=None):
-        mean, cov = self.model.posterior(x)
-        chol = torch.linalg.cholesky(self.scale**2 * cov)
-        eps = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype)
-        z = mean + self.shift + eps @ chol.T
-        log_q = torch.distributions.MultivariateNormal(mean + self.shift, scale_tril=chol).log_prob(z)
-        return self.model.log_joint(x, z) - log_q
 
 
 @pytest.fixture
@@ -234,3 +219,17 @@ def test_checks_accept_the_reference_and_reject_the_known_mistakes():
         flowedu.checks.check_elbo(lambda model, x, eps: elbo(model, x, eps) + 2 * (
             log_normal_diag(reparameterize(*model.encoder(x), eps), *model.encoder(x))
             - model.prior.log_prob(reparameterize(*model.encoder(x), eps))))
+
+
+def test_linear_gaussian_proposal_validates_and_matches_its_distribution(lg):
+    x = lg.sample(3, generator=torch.Generator().manual_seed(1))
+    proposal = LinearGaussianProposal(lg, shift=0.3, scale=2.0)
+    log_w = proposal.log_weights(x, 5, generator=torch.Generator().manual_seed(2))
+    assert log_w.shape == (5, 3) and torch.isfinite(log_w).all()
+    for kwargs, match in [({"scale": 0.0}, "scale"), ({"shift": float("nan")}, "shift")]:
+        with pytest.raises(ValueError, match=match):
+            LinearGaussianProposal(lg, **kwargs)
+    with pytest.raises(ValueError, match="k must be"):
+        proposal.log_weights(x, 0)
+    with pytest.raises(ValueError, match="model must be a LinearGaussian"):
+        LinearGaussianProposal("not a model")

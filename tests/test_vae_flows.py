@@ -6,24 +6,13 @@ import torch
 from torch import nn
 
 from flowedu.checks import check_flow_layer
-from flowedu.distributions.linear_gaussian import LinearGaussian
+from flowedu.distributions.linear_gaussian import LinearGaussian, LinearGaussianDecoder
 from flowedu.flows import PlanarFlow, SequentialFlow, Translate, realnvp
 from flowedu.gk import GandK
 from flowedu.vae import GaussianEncoder, StandardNormalPrior, iwae_bound, log_likelihood
 from flowedu.vae_flows import AmortisedPlanar, FlowVAE, GandKPrior
 
 F64 = torch.float64
-
-
-class LinearGaussianDecoder(nn.Module):
-    """p(x | z) of a LinearGaussian model, with the decoder interface FlowVAE needs."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model, self.latent_dim = model, model.latent_dim
-
-    def log_prob(self, x, z):
-        return self.model.log_likelihood(x, z)
 
 
 class FixedEncoder(nn.Module):

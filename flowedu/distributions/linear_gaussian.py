@@ -19,7 +19,7 @@ import torch
 
 from flowedu.distributions.elementary import log_normal_diag, log_standard_normal
 
-__all__ = ["LinearGaussian"]
+__all__ = ["LinearGaussian", "LinearGaussianDecoder", "LinearGaussianProposal"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -148,6 +148,71 @@ class LinearGaussian:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw x [n, data_dim] from the marginal p(x)."""
         return self.sample_joint(n, generator)[1]
+
+    def decoder(self) -> LinearGaussianDecoder:
+        """p(x | z) as a module with the decoder interface of ``flowedu.vae`` (``log_prob(x, z)``)."""
+        return LinearGaussianDecoder(self)
+
+
+class LinearGaussianDecoder(torch.nn.Module):
+    """The likelihood p(x | z) = N(W z + b, σ² I) of a :class:`LinearGaussian`, as a fixed decoder.
+
+    ``log_prob(x [..., data_dim], z [..., latent_dim]) -> [...]``, the interface that ``flowedu.vae.VAE``
+    and ``flowedu.vae_flows.FlowVAE`` call, so exact models can stand in for learned decoders.
+    """
+
+    def __init__(self, model: LinearGaussian):
+        super().__init__()
+        if not isinstance(model, LinearGaussian):
+            raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
+        self.model, self.latent_dim = model, model.latent_dim
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.model.log_likelihood(x, z)
+
+
+class LinearGaussianProposal:
+    """A Gaussian proposal q(z | x) = N(μ(x) + shift, scale² Σ) around the exact posterior N(μ(x), Σ).
+
+    With ``shift = 0`` and ``scale = 1`` it is the posterior itself, so every importance weight equals
+    p(x) and every bound is exact; otherwise KL(q || p(z | x)) is known in closed form, which makes the
+    ELBO-gap identity and the multi-sample bounds checkable to Monte Carlo precision.
+    ``log_weights`` is the interface of ``flowedu.vae.iwae_bound`` and ``log_likelihood``.
+
+    Args:
+        model: the :class:`LinearGaussian`.
+        shift: added to every coordinate of the posterior mean (finite).
+        scale: multiplies the posterior standard deviations (> 0).
+    """
+
+    def __init__(self, model: LinearGaussian, shift: float = 0.0, scale: float = 1.0):
+        if not isinstance(model, LinearGaussian):
+            raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
+        if not math.isfinite(shift):
+            raise ValueError(f"shift must be finite, got {shift}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be finite and > 0, got {scale}")
+        self.model, self.shift, self.scale = model, float(shift), float(scale)
+
+    def _mean_and_cholesky(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ(x) + shift: [batch, latent_dim], and the Cholesky factor of scale² Σ: [latent_dim, latent_dim]."""
+        mean, cov = self.model.posterior(x)
+        return mean + self.shift, torch.linalg.cholesky(self.scale**2 * cov)
+
+    def distribution(self, x: torch.Tensor) -> torch.distributions.MultivariateNormal:
+        """q(z | x) for x [batch, data_dim], as a torch distribution with batch shape [batch]."""
+        mean, chol = self._mean_and_cholesky(x)
+        return torch.distributions.MultivariateNormal(mean, scale_tril=chol)
+
+    def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """log w = log p(x, z) - log q(z | x) for k draws z ~ q(z | x).  x: [batch, data_dim] -> [k, batch]."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        mean, chol = self._mean_and_cholesky(x)
+        eps = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        z = mean + eps @ chol.T  # [k, batch, latent_dim]
+        log_q = torch.distributions.MultivariateNormal(mean, scale_tril=chol).log_prob(z)
+        return self.model.log_joint(x, z) - log_q
 
 
 def _shape(value) -> str:
