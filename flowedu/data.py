@@ -23,7 +23,7 @@ import torch
 
 from flowedu import config
 
-IMAGE_DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
+IMAGE_DATASETS = config.IMAGE_DATASETS
 SPLITS = ("train", "test")
 BINARIZE = (None, "static", "dynamic")
 DATA_ENV = "FLOWEDU_DATA"

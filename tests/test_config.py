@@ -95,3 +95,107 @@ def test_reexport_rejects_a_name_exported_twice(tmp_path, monkeypatch):
 
     with pytest.raises(ImportError, match="'f' is exported by both a and b"):
         reexport("twice", [str(package)], {})
+
+
+def test_steps_and_size_follow_the_mode_and_the_smoke_cap(monkeypatch):
+    monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
+    monkeypatch.delenv("FLOWEDU_LONG", raising=False)
+    monkeypatch.setenv("FLOWEDU_MODE", "quick")
+    assert config.steps(quick=40, full=20) == 40 and config.size(quick=300, full=10_000) == 300
+    monkeypatch.setenv("FLOWEDU_MODE", "full")
+    assert config.steps(quick=40, full=20, long=3000) == 20
+    monkeypatch.setenv("FLOWEDU_LONG", "1")
+    assert config.steps(quick=40, full=20, long=3000) == 3000 and config.by_mode(quick=1, full=2, long=3) == 3
+    monkeypatch.setenv("FLOWEDU_SMOKE", "1")
+    assert config.steps(quick=40, full=20, long=3000) == config.SMOKE_STEPS
+    assert config.steps(quick=1, full=1) == 1  # a cap, never an increase
+    assert config.size(quick=300, full=10_000) == config.SMOKE_SIZE
+    assert config.size(quick=300, full=10_000, smoke=200) == 200
+    assert config.by_mode(quick=(256,), full=(512, 256)) == (512, 256)  # models keep their full size
+    monkeypatch.setenv("FLOWEDU_MODE", "quick")
+    assert config.by_mode(quick=1, full=2, long=3) == 1  # FLOWEDU_LONG means nothing in quick mode
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10", None])
+def test_steps_reject_what_is_not_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        config.steps(quick=bad, full=10)
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        config.size(quick=10, full=bad)
+
+
+def test_steps_accept_numpy_integers(monkeypatch):
+    monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
+    monkeypatch.setenv("FLOWEDU_MODE", "quick")
+    assert config.steps(quick=np.int64(7), full=9) == 7
+
+
+def test_flags_reject_unknown_values(monkeypatch):
+    monkeypatch.setenv("FLOWEDU_SMOKE", "maybe")
+    with pytest.raises(ValueError, match="FLOWEDU_SMOKE must be 0 or 1"):
+        config.is_smoke()
+
+
+def test_claim_asserts_or_reports_a_skip_under_smoke(monkeypatch, capsys):
+    monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
+    assert config.claim(1.7 < 1.9, "NLL 1.7 < 1.9") is True
+    with pytest.raises(config.ClaimError, match="NLL 2.1 < 1.9"):
+        config.claim(2.1 < 1.9, "NLL 2.1 < 1.9")
+    with pytest.raises(AssertionError):  # a ClaimError is an AssertionError, as nbval and pytest expect
+        config.claim(torch.tensor(False), "a 0-d tensor is a condition too")
+    monkeypatch.setenv("FLOWEDU_SMOKE", "1")
+    assert config.claim(2.1 < 1.9, "NLL 2.1 < 1.9") is False
+    out = capsys.readouterr().out
+    assert "claim skipped" in out and "FLOWEDU_SMOKE=1" in out and "NLL 2.1 < 1.9" in out
+    with pytest.raises(ValueError, match="message"):
+        config.claim(True, "")
+
+
+def test_record_appends_json_lines_only_when_asked(monkeypatch, tmp_path):
+    import json
+
+    target = tmp_path / "results.jsonl"
+    monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
+    monkeypatch.setenv("FLOWEDU_MODE", "quick")
+    monkeypatch.delenv("FLOWEDU_RESULTS", raising=False)
+    config.record("vae.test_elbo", -98.6, unit="nats")
+    assert not target.exists()
+    monkeypatch.setenv("FLOWEDU_RESULTS", str(target))
+    config.record("vae.test_elbo", -98.6, unit="nats", note="latent 2")
+    config.record("vae.dataset_note", "digits")
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [line["key"] for line in lines] == ["vae.test_elbo", "vae.dataset_note"]
+    assert lines[0]["value"] == -98.6 and lines[0]["unit"] == "nats" and lines[0]["mode"] == "quick"
+    monkeypatch.setenv("FLOWEDU_SMOKE", "1")  # capped runs never reach the results page
+    config.record("vae.test_elbo", -300.0)
+    assert len(target.read_text().splitlines()) == 2
+    with pytest.raises(ValueError, match="dotted name"):
+        config.record("elbo", 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        config.record("vae.elbo", float("nan"))
+
+
+def test_quick_mode_uses_one_math_thread_unless_told(monkeypatch):
+    monkeypatch.setenv("FLOWEDU_MODE", "quick")
+    monkeypatch.delenv("FLOWEDU_THREADS", raising=False)
+    assert config.threads() == 1
+    monkeypatch.setenv("FLOWEDU_THREADS", "2")
+    assert config.threads() == 2
+    monkeypatch.setenv("FLOWEDU_MODE", "full")
+    monkeypatch.delenv("FLOWEDU_THREADS")
+    assert config.threads() is None
+    monkeypatch.setenv("FLOWEDU_THREADS", "two")
+    with pytest.raises(ValueError, match="FLOWEDU_THREADS"):
+        config.threads()
+
+
+def test_setup_tells_a_full_mode_user_how_to_switch_to_quick(monkeypatch, capsys):
+    monkeypatch.setenv("FLOWEDU_MODE", "full")
+    monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
+    monkeypatch.delenv("FLOWEDU_THREADS", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        config.setup(0, dataset="none")
+    finally:
+        torch.set_num_threads(threads)
+    assert "%env FLOWEDU_MODE=quick" in capsys.readouterr().out
