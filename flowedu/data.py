@@ -99,30 +99,73 @@ def _unavailable(name: str, where: Path, error: Exception) -> DatasetUnavailable
     )
 
 
+# Where torchvision keeps each download under data_root(): MNIST's IDX files in <Class>/raw, CIFAR-10's
+# python pickle batches in cifar-10-batches-py. flowedu reads these on-disk formats itself (so a folder
+# copied from another machine works offline) and asks torchvision only to download them.
+_TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+
+
+def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read one batch of CIFAR-10's python version (a pickled dict with ``data`` and ``labels``).
+
+    Args:
+        path: e.g. ``.../cifar-10-batches-py/data_batch_1``.
+
+    Returns:
+        ``images`` uint8 ``[n, 32, 32, 3]`` (height, width, channel) and ``labels`` int64 ``[n]``.
+    """
+    import pickle
+
+    path = Path(path)
+    with path.open("rb") as f:
+        batch = pickle.load(f, encoding="latin1")  # the format is a pickle; torchvision reads it the same way
+    if not isinstance(batch, dict) or "data" not in batch or not ({"labels", "fine_labels"} & batch.keys()):
+        raise ValueError(f"path {str(path)!r} is not a CIFAR batch (no 'data' and 'labels')")
+    images = np.asarray(batch["data"], dtype=np.uint8)
+    if images.ndim != 2 or images.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"path {str(path)!r}: data must be [n, 3072] bytes, got shape {images.shape}")
+    labels = np.asarray(batch.get("labels", batch.get("fine_labels")), dtype=np.int64)
+    if len(labels) != len(images):
+        raise ValueError(f"path {str(path)!r}: {len(images)} images but {len(labels)} labels")
+    return images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _on_disk_arrays(name: str, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The data set's files as torchvision lays them out under :func:`data_root`, or None if absent."""
+    root = data_root()
+    if name == "cifar10":
+        paths = [root / CIFAR10_FOLDER / stem for stem in CIFAR10_BATCHES[split]]
+        if not all(p.is_file() for p in paths):
+            return None
+        parts = [read_cifar10_batch(p) for p in paths]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return _load_idx_pair(root / _TORCHVISION_CLASS[name] / "raw", split)
+
+
 def _torchvision_arrays(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[n, H, W]`` or ``[n, H, W, 3]`` and labels: from disk, else downloaded by torchvision."""
+    found = _on_disk_arrays(name, split)
+    if found is not None:
+        return found
     try:
         import torchvision
     except ImportError as err:  # pragma: no cover - torchvision is in requirements.txt
         raise DatasetUnavailableError(
-            f"The {name} data set needs torchvision: pip install torchvision (or use 'digits')."
+            f"The {name} data set needs torchvision to be downloaded: pip install torchvision (or use 'digits')."
         ) from err
-    cls = {
-        "mnist": torchvision.datasets.MNIST,
-        "fashion-mnist": torchvision.datasets.FashionMNIST,
-        "cifar10": torchvision.datasets.CIFAR10,
-    }[name]
+    cls = getattr(torchvision.datasets, _TORCHVISION_CLASS[name])
     root = data_root()
-    train = split == "train"
     try:
-        dataset = cls(str(root), train=train, download=False)
-    except RuntimeError:
-        try:
-            dataset = cls(str(root), train=train, download=True)
-        except Exception as err:  # urllib errors, RuntimeError from torchvision, OSError
-            raise _unavailable(name, root / cls.__name__ / "raw", err) from err
-    images = np.asarray(dataset.data)
-    labels = np.asarray(dataset.targets)
-    return images, labels
+        cls(str(root), train=split == "train", download=True)
+    except Exception as err:  # urllib errors, RuntimeError from torchvision, OSError
+        where = root / (CIFAR10_FOLDER if name == "cifar10" else f"{cls.__name__}/raw")
+        raise _unavailable(name, where, err) from err
+    found = _on_disk_arrays(name, split)
+    if found is None:  # pragma: no cover - torchvision changed its layout
+        raise DatasetUnavailableError(f"torchvision downloaded {name} into {root}, but not in the expected layout")
+    return found
 
 
 def _digits_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:

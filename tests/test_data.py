@@ -183,3 +183,60 @@ def test_toy2d_is_seeded_and_validates():
         data.toy2d("moons", 0)
     with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
         data.toy2d("moons", 10, noise=-0.1)
+
+
+@pytest.fixture
+def offline_data_root(tmp_path, monkeypatch):
+    """A FLOWEDU_DATA folder holding MNIST and CIFAR-10 stand-ins in torchvision's on-disk layout."""
+    import fixture_data
+
+    fixture_data.write_all(tmp_path)
+    monkeypatch.setenv("FLOWEDU_DATA", str(tmp_path))
+
+    def refuse(*args, **kwargs):  # reading from disk must never try the network
+        raise AssertionError("load_images tried to download a data set that is on disk")
+
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    return tmp_path
+
+
+def test_mnist_is_read_from_torchvisions_raw_idx_files(offline_data_root):
+    import fixture_data
+
+    x, y = data.load_images("mnist", "train", device=CPU)
+    assert x.shape == (fixture_data.MNIST_SIZES["train"], 1, 28, 28) and x.dtype == torch.float32
+    assert 0 <= x.min() and x.max() <= 1 and x.max() > 0.9 and y.max() == 9
+    raw = data.read_idx(offline_data_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte")
+    x_test, _ = data.load_images("mnist", "test", binarize="static", device=CPU)
+    assert x_test.shape == (len(raw), 1, 28, 28) and set(x_test.unique().tolist()) == {0.0, 1.0}
+
+
+def test_cifar10_is_read_from_its_python_pickle_batches(offline_data_root):
+    import fixture_data
+
+    x, y = data.load_images("cifar10", "train", device=CPU)
+    assert x.shape == (5 * fixture_data.CIFAR_PER_BATCH, 3, 32, 32) and y.shape == (len(x),)
+    images, labels = data.read_cifar10_batch(offline_data_root / "cifar-10-batches-py" / "data_batch_1")
+    assert images.shape == (fixture_data.CIFAR_PER_BATCH, 32, 32, 3)
+    # channel-major rows: the first 1024 bytes are the red plane, row by row
+    with (offline_data_root / "cifar-10-batches-py" / "data_batch_1").open("rb") as f:
+        import pickle
+
+        rows = pickle.load(f, encoding="latin1")["data"]
+    assert np.array_equal(images[0, :, :, 0].ravel(), rows[0, :1024])
+    torch.testing.assert_close(x[0, 1] * 255, torch.from_numpy(images[0, :, :, 1]).float())
+    assert labels.tolist() == y[: len(labels)].tolist()
+    x_test, _ = data.load_images("cifar10", "test", device=CPU)
+    assert len(x_test) == fixture_data.CIFAR_TEST
+
+
+def test_a_file_that_is_not_a_cifar_batch_is_rejected(tmp_path):
+    import pickle
+
+    path = tmp_path / "data_batch_1"
+    with path.open("wb") as f:
+        pickle.dump({"pixels": [1, 2, 3]}, f)
+    with pytest.raises(ValueError, match="not a CIFAR batch"):
+        data.read_cifar10_batch(path)
