@@ -247,23 +247,26 @@ def seed_everything(seed: int) -> torch.Generator:
 TIMINGS_FILE = Path(__file__).with_name("timings.json")
 
 
-def expected_time(notebook: str) -> str | None:
-    """One sentence on how long ``notebook`` takes in quick mode (CPU) and full mode (T4), or None.
+TIMING_LABELS = {
+    "quick_cpu": "quick mode on a laptop CPU",
+    "full_t4": "full mode on a Colab T4",
+    "full_cpu": "full mode on a 2-core CPU",
+    "long_t4": "FLOWEDU_LONG=1 on a Colab T4",
+}
 
-    The numbers live in ``flowedu/timings.json`` (written by ``make timings``); each says whether it
-    was measured or estimated, and on what.
+
+def expected_time(notebook: str) -> str | None:
+    """One sentence on how long ``notebook`` takes in each mode, or None when nothing is known.
+
+    The numbers live in ``flowedu/timings.json`` (quick mode: ``make timings``; full mode on a CPU:
+    ``make results``; a T4 where someone measured or estimated it). Each says whether it was measured
+    or estimated, and on what.
     """
     if not TIMINGS_FILE.is_file():
         return None
-    entry = json.loads(TIMINGS_FILE.read_text(encoding="utf-8")).get(notebook)
-    if not entry:
-        return None
-    parts = []
-    for key, label in (("quick", "quick mode on a laptop CPU"), ("full", "full mode on a Colab T4"),
-                       ("long", "FLOWEDU_LONG=1 on a Colab T4")):
-        if key in entry:
-            item = entry[key]
-            parts.append(f"{label}: {_minutes(item['seconds'])} ({item['how']})")
+    entry = json.loads(TIMINGS_FILE.read_text(encoding="utf-8")).get(notebook) or {}
+    parts = [f"{label}: {_minutes(entry[key]['seconds'])} ({entry[key]['how']})"
+             for key, label in TIMING_LABELS.items() if key in entry]
     return "Expected wall time: " + "; ".join(parts) + "." if parts else None
 
 

@@ -47,14 +47,42 @@ class Release:
     def badge(self, path: str) -> str:
         return f"[![Open In Colab]({BADGE_IMAGE})]({self.colab_url(path)})"
 
+    def install_requirement(self) -> str:
+        return f"flowedu[images] @ git+{self.url}@{self.tag}"
+
     def install_source(self) -> str:
-        return (
-            "# Colab, or any machine without flowedu: install the book's package at its release tag.\n"
-            "try:\n"
-            "    import flowedu\n"
-            "except ModuleNotFoundError:\n"
-            f'    %pip install --quiet "flowedu[images] @ git+{self.url}@{self.tag}"'
-        )
+        """The install cell: import flowedu, or pip-install it at the release tag; one sentence if that fails."""
+        return INSTALL_CELL.format(requirement=self.install_requirement())
+
+
+# The notebooks' install cell. On Colab (or any machine without flowedu) it installs the package at the
+# release tag. pip keeps an installed torch that satisfies torch>=2.2, so Colab's CUDA build stays. If
+# the repository cannot be reached, the cell prints what failed and the remedy, without a traceback
+# (IPython shows `_render_traceback_` instead), and stops a "run all" there.
+INSTALL_CELL = """\
+# Colab, or any machine without flowedu: install the book's package at its release tag.
+try:
+    import flowedu
+except ModuleNotFoundError:
+    import subprocess
+    import sys
+
+    requirement = "{requirement}"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        lines = [line.strip() for line in pip.stderr.splitlines() if line.strip()] or ["pip said nothing"]
+        reason = next((line for line in lines if line.startswith("fatal:")), lines[-1])
+
+        class InstallFailed(Exception):
+            def _render_traceback_(self):
+                return [str(self)]
+
+        raise InstallFailed(
+            f"Could not install flowedu from {{requirement.split('@ ')[1]}} ({{reason}}). Install it from "
+            "a local clone instead: `pip install -e .` in the repository folder, then restart the kernel."
+        ) from None
+    import flowedu"""
 
 
 def read_release(root: Path) -> Release:

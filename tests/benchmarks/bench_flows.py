@@ -37,6 +37,12 @@ def nll(model, x):
 
 
 def train(model, max_steps=None, target=None):
+    """Train until ``max_steps`` (throughput; never capped) or until the test NLL <= ``target``.
+
+    Returns ``(steps, seconds)``; for a target not reached within CAP_S seconds, ``(None, None)``.
+    """
+    if (max_steps is None) == (target is None):
+        raise ValueError("give exactly one of max_steps and target")
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     g = torch.Generator().manual_seed(0)
     step, start = 0, time.perf_counter()
@@ -48,11 +54,13 @@ def train(model, max_steps=None, target=None):
             optimizer.step()
             step += 1
             elapsed = time.perf_counter() - start
-            if max_steps is not None and step == max_steps:
+            if max_steps is not None:
+                if step == max_steps:
+                    return step, elapsed
+                continue
+            if step % 200 == 0 and nll(model, x_test) <= target:
                 return step, elapsed
-            if target is not None and step % 200 == 0 and nll(model, x_test) <= target:
-                return step, elapsed
-            if elapsed > CAP_S:  # not reached within the cap
+            if elapsed > CAP_S:  # the target was not reached within the cap
                 return None, None
 
 
