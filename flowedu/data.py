@@ -89,11 +89,18 @@ def _load_idx_pair(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray] | 
     return read_idx(paths[0]), read_idx(paths[1])
 
 
+def _shown(path: Path) -> str:
+    """``path`` as a reader should see it: the home folder written ``~`` (no machine's user paths in the book)."""
+    home = Path.home()
+    return "~/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+
+
 def _unavailable(name: str, where: Path, error: Exception) -> DatasetUnavailableError:
+    reason = str(error).splitlines()[0].replace(str(Path.home()), "~") if str(error) else ""
     return DatasetUnavailableError(
         f"The {name} data set is not on this machine and could not be downloaded "
-        f"(no network? {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
-        f"Remedy: place the data set's files in {where} (or set {DATA_ENV} to a folder that holds them), "
+        f"(no network? {type(error).__name__}: {reason}). "
+        f"Remedy: place the data set's files in {_shown(where)} (or set {DATA_ENV} to a folder that holds them), "
         f"run where the internet is reachable (e.g. Colab), or use the offline data set 'digits' "
         f"(FLOWEDU_DATASET=digits, the default in FLOWEDU_MODE=quick)."
     )

@@ -1,5 +1,6 @@
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,3 +241,12 @@ def test_a_file_that_is_not_a_cifar_batch_is_rejected(tmp_path):
         pickle.dump({"pixels": [1, 2, 3]}, f)
     with pytest.raises(ValueError, match="not a CIFAR batch"):
         data.read_cifar10_batch(path)
+
+
+def test_the_unavailable_message_shows_no_home_folder(tmp_path, monkeypatch):
+    """The book prints this message: it must not carry the build machine's user paths."""
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path))
+    monkeypatch.delenv("FLOWEDU_DATA", raising=False)
+    error = data._unavailable("mnist", data.data_root() / "MNIST" / "raw", OSError(f"cannot write {tmp_path}/x"))
+    assert str(tmp_path) not in str(error)
+    assert "~/.cache/flowedu/MNIST/raw" in str(error) and "~/x" in str(error)
