@@ -19,7 +19,7 @@ import torch
 
 from flowedu.distributions.elementary import log_normal_diag, log_standard_normal
 
-__all__ = ["LinearGaussian", "LinearGaussianDecoder", "LinearGaussianProposal"]
+__all__ = ["HalfPosteriorProposal", "LinearGaussian", "LinearGaussianDecoder", "LinearGaussianProposal"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -179,6 +179,13 @@ class LinearGaussianProposal:
     ELBO-gap identity and the multi-sample bounds checkable to Monte Carlo precision.
     ``log_weights`` is the interface of ``flowedu.vae.iwae_bound`` and ``log_likelihood``.
 
+    The weights are bounded exactly when scale > 1, or scale = 1 and shift = 0 (:meth:`max_log_weight`):
+    in whitened coordinates y = Σ^{-1/2}(z - μ), e = Σ^{-1/2} δ (δ the shift vector),
+
+        log w - log p(x) = -½‖y‖² + ½‖y - e‖²/s² + d log s,
+
+    a concave quadratic for s > 1, linear in y (unbounded unless e = 0) for s = 1, convex for s < 1.
+
     Args:
         model: the :class:`LinearGaussian`.
         shift: added to every coordinate of the posterior mean (finite).
@@ -212,6 +219,60 @@ class LinearGaussianProposal:
         eps = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
         z = mean + eps @ chol.T  # [k, batch, latent_dim]
         log_q = torch.distributions.MultivariateNormal(mean, scale_tril=chol).log_prob(z)
+        return self.model.log_joint(x, z) - log_q
+
+    def log_weight(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log w(z) = log p(x, z) - log q(z | x) at given points.  x: [batch, data_dim], z: [..., batch, latent_dim]."""
+        return self.model.log_joint(x, z) - self.distribution(x).log_prob(z)
+
+    def max_log_weight(self, x: torch.Tensor) -> torch.Tensor:
+        """sup_z log w(z), in closed form: ``[batch]``, ``+inf`` where the weights are unbounded.
+
+        With s = scale, d = latent_dim and ‖e‖² = δᵀ Σ^{-1} δ: log p(x) + d log s + ‖e‖² / (2 (s² - 1)) for
+        s > 1 (attained at y = -e / (s² - 1)); log p(x) for s = 1 and δ = 0 (every weight equals p(x));
+        +inf for s = 1 with δ ≠ 0 (log w linear in z) and for s < 1.
+        """
+        log_px = self.model.log_prob(x)
+        if self.scale == 1.0 and self.shift == 0.0:
+            return log_px
+        if self.scale <= 1.0:
+            return torch.full_like(log_px, math.inf)
+        _, cov = self.model.posterior(x)
+        delta = torch.full((self.model.latent_dim,), self.shift, device=cov.device, dtype=cov.dtype)
+        e_sq = delta @ torch.linalg.solve(cov, delta)
+        s_sq = self.scale**2
+        return log_px + self.model.latent_dim * math.log(self.scale) + e_sq / (2 * (s_sq - 1))
+
+
+class HalfPosteriorProposal:
+    """The exact posterior cut in half: q(z | x) = 2 p(z | x) on {z : z_1 > μ_1(x)}, 0 elsewhere.
+
+    Every weight equals w = p(x, z) / q(z | x) = p(x) / 2, so L_K = log p(x) - log 2 for every K: the
+    multi-sample bounds converge, but to log ∫_{q > 0} p(x, z) dz, not to log p(x). It breaks the
+    hypothesis "q > 0 wherever p(x, z) > 0" of the limit theorem (``book/proofs.md``, thm-iwae-limit)
+    and nothing else. Draws: z = μ + L ε reflected through μ when z_1 < μ_1 (Σ = L Lᵀ); the reflection
+    maps the Gaussian to itself, so the result has density 2 p(z | x) on the half-space.
+
+    Args:
+        model: the :class:`LinearGaussian`.
+    """
+
+    def __init__(self, model: LinearGaussian):
+        if not isinstance(model, LinearGaussian):
+            raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
+        self.model = model
+
+    def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """log w = log p(x, z) - log q(z | x) for k draws z ~ q(z | x).  x: [batch, data_dim] -> [k, batch]."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        mean, cov = self.model.posterior(x)
+        chol = torch.linalg.cholesky(cov)
+        eps = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        offset = eps @ chol.T  # [k, batch, latent_dim]
+        offset = torch.where(offset[..., :1] < 0, -offset, offset)  # reflect into the half-space z_1 > μ_1
+        z = mean + offset
+        log_q = math.log(2.0) + torch.distributions.MultivariateNormal(mean, scale_tril=chol).log_prob(z)
         return self.model.log_joint(x, z) - log_q
 
 
