@@ -17,9 +17,13 @@ from flowedu.gk import (
     fit_mle,
     fit_quantiles_lm,
     fit_sample_mse_wrong,
+    gk_boundary_g,
+    gk_c_max,
     gk_is_valid,
     gk_quantile,
     gk_quantile_derivative,
+    gk_quantile_residuals,
+    gk_quantile_residuals_jacobian,
     gk_solve_z,
     gk_transform,
 )
@@ -197,3 +201,76 @@ def test_multivariate_density_is_the_gaussian_copula():
     big = dist.sample(20_000, generator=torch.Generator().manual_seed(1))
     scores = torch.stack([m1.normal_score(big[:, 0]), m2.normal_score(big[:, 1])], 1)
     assert abs(np.corrcoef(scores.T.numpy())[0, 1] - rho) < 0.03
+
+
+def test_standard_normal_quantile_is_accurate_in_the_far_lower_tail():
+    # ndtri, not sqrt(2) erfinv(2u - 1): 2u - 1 rounds to -1 for u below 1e-17 and erfinv returns -inf
+    u = torch.tensor([1e-300, 1e-20, 1e-10], dtype=F64)
+    assert torch.allclose(gk_quantile(u, 0, 1, 0, 0), torch.tensor(stats.norm.ppf(u.numpy())), rtol=1e-12)
+
+
+def test_validate_false_reaches_the_boundary_k_half():
+    z = torch.linspace(-3, 3, 7, dtype=F64)
+    with pytest.raises(ValueError, match="k must be"):
+        gk_transform(z, 0, 1, 0, -0.5)
+    q = gk_transform(z, 0, 1, 0, -0.5, validate=False)
+    assert torch.allclose(q, z / torch.sqrt(1 + z**2))  # g = 0, k = -1/2: A + B z / sqrt(1 + z^2)
+
+
+def test_c_max_is_tanh_of_the_root_of_s_tanh_s_equal_one():
+    c_max = gk_c_max()
+    s0 = np.arctanh(c_max)
+    assert s0 * c_max == pytest.approx(1.0, abs=1e-12)
+    s = np.linspace(1e-3, 10, 200_001)
+    assert 1 / np.max(np.tanh(s) + s / np.cosh(s) ** 2) == pytest.approx(c_max, rel=1e-9)
+    assert 0.83 < c_max < 0.834  # the literature's "c <= 0.83" is the rounded-down value
+    # at k = 0 the minimum of Q'/B over z is h(s0) = 1 - c s0 = 1 - c / c_max, for every g != 0
+    z = torch.linspace(-40, 40, 400_001, dtype=F64)
+    for g in (0.5, 3.0):
+        assert gk_quantile_derivative(z, 0, 1, g, 0.0).min().item() == pytest.approx(1 - 0.8 / c_max, abs=1e-6)
+
+
+@pytest.mark.parametrize("c", [0.5, 0.8, 0.83])
+def test_boundary_g_separates_valid_from_invalid_at_k_half(c):
+    g_star = gk_boundary_g(c)
+    z = torch.cat([-torch.logspace(-5, 3, 100_001, dtype=F64), torch.logspace(-5, 3, 100_001, dtype=F64)])
+
+    def bracket_min(g):  # (1 + z^2)^(3/2) Q'(z) / B at k = -1/2
+        return (gk_quantile_derivative(z, 0, 1, g, -0.5, c, validate=False) * (1 + z**2) ** 1.5).min().item()
+
+    assert bracket_min(0.999 * g_star) < 0 < bracket_min(1.001 * g_star)
+    assert bracket_min(0.0) > 0 and bracket_min(-1.001 * g_star) > 0 and bracket_min(0.1) < 0
+
+
+def test_boundary_g_is_infinite_beyond_c_max_and_validates_c():
+    assert gk_boundary_g(0.9) == math.inf
+    for c in (0.0, 1.0, -0.1, "0.8"):
+        with pytest.raises(ValueError, match="c must"):
+            gk_boundary_g(c)
+
+
+def test_residual_jacobian_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    z = stats.norm.ppf(np.arange(1, 41) / 41)
+    x_sorted = np.sort(rng.standard_normal(40))
+    for theta in ([3.0, 0.1, 2.0, -0.7], [-1.0, -0.5, -1.5, 0.4]):
+        theta = np.array(theta)
+        columns = [gk_quantile_residuals(theta + h, z, x_sorted) - gk_quantile_residuals(theta - h, z, x_sorted)
+                   for h in np.eye(4) * 1e-6]
+        numeric = np.stack(columns, axis=1) / 2e-6
+        assert np.allclose(gk_quantile_residuals_jacobian(theta, z, x_sorted), numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_gk_modules_open_with_their_chapter_and_import_no_private_names():
+    import ast
+    from pathlib import Path
+
+    import flowedu.gk
+
+    for path in sorted(Path(flowedu.gk.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert (ast.get_docstring(tree) or "").startswith("Chapter: book/gk.md"), path.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flowedu"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{path.name} imports private names {private} from {node.module}"

@@ -1,6 +1,7 @@
 """The flow-VAE exercise check accepts the reference and rejects the course's prior-at-z_0 objective."""
 
 import pytest
+import torch
 
 from flowedu.checks import check_flow_elbo
 
@@ -23,3 +24,11 @@ def test_check_flow_elbo_rejects_a_missing_log_det():
         check_flow_elbo(no_log_det)
     with pytest.raises(ValueError, match="flow_elbo"):
         check_flow_elbo(3)
+
+
+def test_check_flow_elbo_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_flow_elbo(lambda model, x, k, generator: model.elbo(x, k, generator))
+    assert torch.equal(torch.rand(3), expected)

@@ -1,4 +1,4 @@
-"""Checks for ``notebooks/gk.ipynb``: the g-and-k quantile function and the quantile residuals."""
+"""Chapter: book/gk.md — checks for ``notebooks/gk.ipynb``: the g-and-k quantile function and the quantile residuals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks for the flow-VAE exercise (``notebooks/vae_flows.ipynb``)."""
+"""Chapter: book/gk.md — checks for the flow-VAE exercise (``notebooks/vae_flows.ipynb``)."""
 
 from __future__ import annotations
 
@@ -16,25 +16,34 @@ def check_flow_elbo(flow_elbo: Callable) -> None:
 
         mean over k of  log p(x | z_K) + log p(z_K) − log q_0(z_0 | x) + Σ_k log |det J_k|,
 
-    against :meth:`flowedu.vae_flows.FlowVAE.elbo` with the same random numbers (the student's function
+    against :meth:`flowedu.gk.FlowVAE.elbo` with the same random numbers (the student's function
     must draw through ``model.posterior_sample(x, k, generator)``), for a global planar flow with a
-    standard normal prior and an amortised planar flow with a mixture prior; also its gradient.
+    standard normal prior, an amortised planar flow with a mixture prior, and RealNVP on a g-and-k
+    posterior base with a g-and-k prior; also its gradient. The student's global random state is left
+    as it was (the models are built inside ``torch.random.fork_rng``).
     """
     from flowedu.flows import PlanarFlow, SequentialFlow
+    from flowedu.gk import AmortisedPlanar, FlowVAE, GandKPosteriorBase, GandKPrior, posterior_flow
     from flowedu.vae import BernoulliDecoder, GaussianEncoder, MixturePrior, StandardNormalPrior
-    from flowedu.vae_flows import AmortisedPlanar, FlowVAE
 
     if not callable(flow_elbo):
         raise ValueError(f"flow_elbo must be callable, got {type(flow_elbo).__name__}")
-    torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(6, 10, generator=g) < 0.5).double()
-    cases = [
-        FlowVAE(GaussianEncoder(10, 2, (8,)), BernoulliDecoder(2, 10, (8,)), StandardNormalPrior(2),
-                SequentialFlow(*[PlanarFlow(2, generator=g) for _ in range(3)])).double(),
-        FlowVAE(GaussianEncoder(10, 3, (8,)), BernoulliDecoder(3, 10, (8,)), MixturePrior(4, 3, 1.0),
-                SequentialFlow(*[AmortisedPlanar(3, 6) for _ in range(2)])).double(),
-    ]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        cases = [
+            FlowVAE(GaussianEncoder(10, 2, (8,)), BernoulliDecoder(2, 10, (8,)), StandardNormalPrior(2),
+                    SequentialFlow(*[PlanarFlow(2, generator=g) for _ in range(3)])).double(),
+            FlowVAE(GaussianEncoder(10, 3, (8,)), BernoulliDecoder(3, 10, (8,)), MixturePrior(4, 3, 1.0),
+                    SequentialFlow(*[AmortisedPlanar(3, 6) for _ in range(2)])).double(),
+            FlowVAE(GaussianEncoder(10, 2, (8,)), BernoulliDecoder(2, 10, (8,)), GandKPrior(2),
+                    posterior_flow("realnvp", 2, n_couplings=2, coupling_hidden=4),
+                    GandKPosteriorBase(2, 0.3)).double(),
+        ]
+        with torch.no_grad():  # move the g-and-k parts away from their Gaussian start
+            cases[2].base.g.copy_(torch.tensor([1.0, -0.5]))
+            cases[2].prior.transform.set_params([0.2, -0.1], [0.8, 1.3], [0.5, -1.0], [0.2, 0.1])
     for number, model in enumerate(cases):
         for k in (1, 5):
             actual = flow_elbo(model, x, k, torch.Generator().manual_seed(10 + k))

@@ -1,21 +1,22 @@
-"""The g-and-k distribution and its multivariate version with a Gaussian copula."""
+"""Chapter: book/gk.md — the g-and-k distribution and its multivariate version with a Gaussian copula."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch.distributions import Distribution, constraints
 
-from flowedu.gk.core import C_DEFAULT, _dq, _q, check_gk_params, gk_is_valid, gk_solve_z
+from flowedu.distributions.elementary import log_standard_normal
+from flowedu.gk.core import (
+    C_DEFAULT,
+    check_gk_params,
+    gk_is_valid,
+    gk_quantile,
+    gk_quantile_derivative,
+    gk_solve_z,
+    gk_transform,
+)
 
 __all__ = ["GandK", "MultivariateGandK"]
-
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def _normal_log_pdf(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * z * z - _LOG_SQRT_2PI
 
 
 def _sample_shape(n) -> torch.Size:
@@ -63,7 +64,7 @@ class GandK(Distribution):
         """Samples by inversion, X = Q(Z), Z ~ N(0, 1): ``[*sample_shape, *batch_shape]``, reparameterised."""
         shape = _sample_shape(sample_shape) + self.batch_shape
         z = torch.randn(shape, generator=generator, dtype=self.a.dtype).to(self.a.device)
-        return _q(z, self.a, self.b, self.g, self.k, self.c)
+        return gk_transform(z, self.a, self.b, self.g, self.k, self.c, validate=False)
 
     def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
         """``[*sample_shape, *batch_shape]`` samples, without gradients."""
@@ -75,8 +76,7 @@ class GandK(Distribution):
         value = torch.as_tensor(value, dtype=self.a.dtype, device=self.a.device)
         if torch.isnan(value).any() or (value <= 0).any() or (value >= 1).any():
             raise ValueError("value (a probability) must lie strictly inside (0, 1)")
-        z = math.sqrt(2) * torch.special.erfinv(2 * value - 1)
-        return _q(z, self.a, self.b, self.g, self.k, self.c)
+        return gk_quantile(value, self.a, self.b, self.g, self.k, self.c, validate=False)
 
     def normal_score(self, value) -> torch.Tensor:
         """z = Q⁻¹(x) = Φ⁻¹(F(x)), differentiable (implicit function theorem)."""
@@ -90,7 +90,8 @@ class GandK(Distribution):
     def log_prob(self, value) -> torch.Tensor:
         """log f(x) = log φ(z) − log Q′(z) with Q(z) = x; shape: broadcast of x and batch_shape."""
         z = self.normal_score(value)
-        return _normal_log_pdf(z) - torch.log(_dq(z, self.b, self.g, self.k, self.c))
+        log_slope = torch.log(gk_quantile_derivative(z, self.a, self.b, self.g, self.k, self.c, validate=False))
+        return log_standard_normal(z.unsqueeze(-1)) - log_slope
 
     @property
     def median(self) -> torch.Tensor:
@@ -147,7 +148,7 @@ class MultivariateGandK(Distribution):
         eps = torch.randn(shape, generator=generator, dtype=self.corr.dtype).to(self.corr.device)
         z = eps @ self.scale_tril.T
         m = self.margins
-        return _q(z, m.a, m.b, m.g, m.k, m.c)
+        return gk_transform(z, m.a, m.b, m.g, m.k, m.c, validate=False)
 
     def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
         with torch.no_grad():
@@ -161,4 +162,4 @@ class MultivariateGandK(Distribution):
         m = self.margins
         z = m.normal_score(value)
         gauss = torch.distributions.MultivariateNormal(torch.zeros_like(self.corr[0]), scale_tril=self.scale_tril)
-        return gauss.log_prob(z) - torch.log(_dq(z, m.b, m.g, m.k, m.c)).sum(-1)
+        return gauss.log_prob(z) - torch.log(gk_quantile_derivative(z, m.a, m.b, m.g, m.k, m.c, validate=False)).sum(-1)

@@ -1,5 +1,5 @@
-"""Fitting g-and-k parameters to data: quantile least squares (Levenberg–Marquardt), maximum likelihood,
-and the course's sample-MSE "fit" (kept to show why it fails)."""
+"""Chapter: book/gk.md — fitting g-and-k parameters to data: quantile least squares (Levenberg–Marquardt),
+maximum likelihood, and the course's sample-MSE "fit" (kept to show why it fails)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import torch
 from scipy.optimize import least_squares, minimize
 from scipy.special import ndtri
 
-from flowedu.gk.core import C_DEFAULT
+from flowedu.gk.core import C_DEFAULT, gk_transform
 from flowedu.gk.distribution import GandK
 
-__all__ = ["GandKFit", "gk_quantile_residuals", "fit_quantiles_lm", "fit_mle", "fit_sample_mse_wrong"]
+__all__ = ["GandKFit", "gk_quantile_residuals", "gk_quantile_residuals_jacobian", "fit_quantiles_lm", "fit_mle",
+           "fit_sample_mse_wrong"]
 
 
 @dataclass
@@ -71,17 +72,28 @@ def gk_quantile_residuals(theta, z, x_sorted, c: float = C_DEFAULT) -> np.ndarra
     Returns:
         ``[n]`` residuals.
     """
-    a, b, g, k = _from_unconstrained(theta)
-    return a + b * (1 + c * np.tanh(g * z / 2)) * (1 + z * z) ** k * z - x_sorted
+    return _quantile_np(z, *_from_unconstrained(theta), c) - x_sorted
 
 
-def _residual_jacobian(theta, z, x_sorted, c):
+def _quantile_np(z: np.ndarray, a: float, b: float, g: float, k: float, c: float) -> np.ndarray:
+    """Q(z; A, B, g, k) for NumPy scores (float64), through :func:`flowedu.gk.gk_transform`."""
+    return gk_transform(torch.from_numpy(np.asarray(z, dtype=np.float64)), a, b, g, k, c, validate=False).numpy()
+
+
+def gk_quantile_residuals_jacobian(theta, z, x_sorted, c: float = C_DEFAULT) -> np.ndarray:
+    """The Jacobian of :func:`gk_quantile_residuals` in θ = (A, b, g, κ), ``[n, 4]``:
+
+    ∂r/∂A = 1,  ∂r/∂b = Q − A,  ∂r/∂g = (Q − A) c (z/2) sech²(gz/2) / (1 + c tanh(gz/2)),
+    ∂r/∂κ = (Q − A) log(1 + z²) e^κ  (B = e^b, k = −½ + e^κ).
+
+    Args:
+        theta, z, x_sorted, c: as in :func:`gk_quantile_residuals` (``x_sorted`` does not enter).
+    """
     a, b, g, k = _from_unconstrained(theta)
-    core = (1 + z * z) ** k * z
-    skew = 1 + c * np.tanh(g * z / 2)
-    spread = b * skew * core  # Q − A
-    d_g = b * core * c * (z / 2) / np.cosh(np.clip(g * z / 2, -350, 350)) ** 2
-    d_kappa = spread * np.log1p(z * z) * (k + 0.5)
+    spread = _quantile_np(z, 0.0, b, g, k, c)  # Q − A
+    sech2 = 1 / np.cosh(np.clip(g * z / 2, -350, 350)) ** 2
+    d_g = spread * c * (z / 2) * sech2 / (1 + c * np.tanh(g * z / 2))
+    d_kappa = spread * np.log1p(z * z) * (k + 0.5)  # ∂k/∂κ = e^κ = k + ½
     return np.stack([np.ones_like(z), spread, d_g, d_kappa], axis=1)
 
 
@@ -101,7 +113,7 @@ def fit_quantiles_lm(x, c: float = C_DEFAULT) -> GandKFit:
     x_sorted = np.sort(_data(x))
     n = x_sorted.size
     z = ndtri(np.arange(1, n + 1) / (n + 1))
-    result = least_squares(gk_quantile_residuals, _initial(x_sorted), jac=_residual_jacobian, method="lm",
+    result = least_squares(gk_quantile_residuals, _initial(x_sorted), jac=gk_quantile_residuals_jacobian, method="lm",
                            args=(z, x_sorted, c))
     return GandKFit(*_from_unconstrained(result.x), method="quantile LM", success=bool(result.success),
                     n_evaluations=int(result.nfev))
@@ -160,9 +172,8 @@ def fit_sample_mse_wrong(x, seed: int = 0, fresh: bool = True, c: float = C_DEFA
     fixed = rng.standard_normal(x.size)
 
     def residuals(theta):
-        a, b, g, k = _from_unconstrained(theta)
         z = rng.standard_normal(x.size) if fresh else fixed
-        return a + b * (1 + c * np.tanh(g * z / 2)) * (1 + z * z) ** k * z - x
+        return _quantile_np(z, *_from_unconstrained(theta), c) - x
 
     result = least_squares(residuals, _initial(x), method="lm")
     method = "sample MSE (wrong)" + ("" if fresh else ", fixed noise")

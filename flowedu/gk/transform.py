@@ -1,4 +1,4 @@
-"""The elementwise g-and-k transform as a monotone flow layer."""
+"""Chapter: book/gk.md — the elementwise g-and-k transform as a monotone flow layer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flowedu.flows.base import FlowLayer, check_input
-from flowedu.gk.core import C_DEFAULT, _dq, _q, gk_solve_z
+from flowedu.gk.core import C_DEFAULT, gk_quantile_derivative, gk_solve_z, gk_transform
 
 __all__ = ["GandKTransform"]
 
@@ -74,8 +74,9 @@ class GandKTransform(FlowLayer):
         """x = Q(z) elementwise; log_det = Σ_j log Q′(z_j), ``[batch]``."""
         check_input(z, self.dim, "z")
         a, b, g, k = (p.to(z.dtype) for p in self.params())
-        x = _q(z, a, b, g, k, self.c)
-        log_det = torch.zeros(len(z), device=z.device, dtype=z.dtype) + torch.log(_dq(z, b, g, k, self.c)).sum(1)
+        x = gk_transform(z, a, b, g, k, self.c, validate=False)  # valid by construction: B > 0, k >= 0
+        log_slope = torch.log(gk_quantile_derivative(z, a, b, g, k, self.c, validate=False))
+        log_det = torch.zeros(len(z), device=z.device, dtype=z.dtype) + log_slope.sum(1)
         return x, log_det
 
     def inverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,5 +84,6 @@ class GandKTransform(FlowLayer):
         check_input(x, self.dim, "x")
         a, b, g, k = (p.to(x.dtype) for p in self.params())
         z = gk_solve_z(x, a, b, g, k, self.c)
-        log_det = torch.zeros(len(x), device=x.device, dtype=x.dtype) - torch.log(_dq(z, b, g, k, self.c)).sum(1)
+        log_slope = torch.log(gk_quantile_derivative(z, a, b, g, k, self.c, validate=False))
+        log_det = torch.zeros(len(x), device=x.device, dtype=x.dtype) - log_slope.sum(1)
         return z, log_det
