@@ -1,4 +1,4 @@
-"""flowedu.metrics.divergences: the kNN KL estimator against closed forms, and exact KL on a grid."""
+"""flowedu.hmc.divergences: the kNN KL estimator against closed forms, and exact KL on a grid."""
 
 import math
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowedu.distributions import BananaPosterior, banana_data
-from flowedu.metrics import grid_kl, knn_kl
+from flowedu.hmc import BananaPosterior, banana_data, grid_kl, knn_kl
 
 
 def gauss_kl(m0, s0, m1, s1):

@@ -1,14 +1,17 @@
-"""flowedu.mcmc: leapfrog, HMC (vectorised over chains), dual averaging, ESS and split-R-hat."""
+"""flowedu.hmc: leapfrog, the HMC transition and sampler (vectorised over chains), dual averaging.
+
+The diagnostics (ESS, split-R-hat) are tested in ``test_mcmc_diagnostics.py``, the jump chain of the
+accepted-only sampler in ``test_mcmc_jump_chain.py``.
+"""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowedu import mcmc
+from flowedu import hmc
 
 COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
 PREC = torch.linalg.inv(COV)
@@ -36,7 +39,7 @@ def hamiltonian(theta, p):
 def test_hmc_leaves_a_correlated_gaussian_invariant():
     # Start 4000 chains at exact draws: every later state must still be an exact draw.
     chains = 4000
-    result = mcmc.hmc(gauss_log_prob, exact_draws(chains, 1), step_size=0.5, n_leapfrog=4, n_samples=10,
+    result = hmc.hmc(gauss_log_prob, exact_draws(chains, 1), step_size=0.5, n_leapfrog=4, n_samples=10,
                       n_warmup=0, adapt_step_size=False, generator=torch.Generator().manual_seed(2))
     assert result.samples.shape == (chains, 10, 2)
     last = result.samples[:, -1]
@@ -57,9 +60,9 @@ def test_accepted_only_sampler_is_biased_where_hmc_is_not():
         return -0.5 * (theta**2).sum(-1)
 
     init = torch.randn(4000, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    right = mcmc.hmc(log_prob, init, 1.8, 1, 20, 0, adapt_step_size=False, jitter=0.0,
+    right = hmc.hmc(log_prob, init, 1.8, 1, 20, 0, adapt_step_size=False, jitter=0.0,
                      generator=torch.Generator().manual_seed(4)).samples
-    wrong = mcmc.hmc_accepted_only(log_prob, init, 1.8, 1, 20, 0, generator=torch.Generator().manual_seed(4))
+    wrong = hmc.hmc_accepted_only(log_prob, init, 1.8, 1, 20, 0, generator=torch.Generator().manual_seed(4))
     assert wrong.shape[1] == 1 and 0 < len(wrong) < right.numel()
     var_right, var_wrong = right.var().item(), wrong.var().item()
     assert abs(var_right - 1) < 0.05, var_right
@@ -71,8 +74,8 @@ def test_leapfrog_is_reversible_and_nearly_conserves_energy():
     p = torch.randn(50, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     errors = []
     for eps in (0.1, 0.05):
-        t1, p1 = mcmc.leapfrog(theta, p, gauss_grad, eps, int(round(1 / eps)))
-        t2, p2 = mcmc.leapfrog(t1, -p1, gauss_grad, eps, int(round(1 / eps)))
+        t1, p1 = hmc.leapfrog(theta, p, gauss_grad, eps, int(round(1 / eps)))
+        t2, p2 = hmc.leapfrog(t1, -p1, gauss_grad, eps, int(round(1 / eps)))
         torch.testing.assert_close(t2, theta, atol=1e-10, rtol=0)
         torch.testing.assert_close(-p2, p, atol=1e-10, rtol=0)
         errors.append((hamiltonian(t1, p1) - hamiltonian(theta, p)).abs().max().item())
@@ -83,8 +86,8 @@ def test_leapfrog_is_reversible_and_nearly_conserves_energy():
 def test_leapfrog_preserves_volume_by_autograd():
     def flow(state):
         theta, p = state[:2][None], state[2:][None]
-        grad = lambda t: mcmc.log_prob_and_grad(gauss_log_prob, t)[1]  # noqa: E731 - autograd gradient
-        t1, p1 = mcmc.leapfrog(theta, p, grad, 0.3, 5)
+        grad = lambda t: hmc.log_prob_and_grad(gauss_log_prob, t)[1]  # noqa: E731 - autograd gradient
+        t1, p1 = hmc.leapfrog(theta, p, grad, 0.3, 5)
         return torch.cat([t1[0], p1[0]])
 
     state = torch.tensor([0.3, -1.0, 0.5, 2.0], dtype=torch.float64)
@@ -98,21 +101,21 @@ def test_leapfrog_preserves_volume_by_autograd():
 def test_leapfrog_reversibility_property(eps, n, x, v):
     theta = torch.tensor([[x, -x]], dtype=torch.float64)
     p = torch.tensor([[v, 0.5]], dtype=torch.float64)
-    t1, p1 = mcmc.leapfrog(theta, p, gauss_grad, eps, n)
-    t2, p2 = mcmc.leapfrog(t1, -p1, gauss_grad, eps, n)
+    t1, p1 = hmc.leapfrog(theta, p, gauss_grad, eps, n)
+    t2, p2 = hmc.leapfrog(t1, -p1, gauss_grad, eps, n)
     torch.testing.assert_close(t2, theta, atol=1e-9, rtol=0)
 
 
 def test_autograd_gradient_matches_closed_form():
     theta = exact_draws(7, 8)
-    lp, grad = mcmc.log_prob_and_grad(gauss_log_prob, theta)
+    lp, grad = hmc.log_prob_and_grad(gauss_log_prob, theta)
     torch.testing.assert_close(lp, gauss_log_prob(theta))
     torch.testing.assert_close(grad, gauss_grad(theta))
 
 
 def test_dual_averaging_solves_for_the_target_acceptance():
     # A known, noiseless acceptance curve alpha(eps) = exp(-eps): the target 0.8 is at eps = -log 0.8.
-    adapter = mcmc.DualAveraging(torch.tensor([5.0, 0.01]), target_accept=0.8)
+    adapter = hmc.DualAveraging(torch.tensor([5.0, 0.01]), target_accept=0.8)
     for _ in range(1000):
         adapter.update(torch.exp(-adapter.eps))
     torch.testing.assert_close(adapter.final, torch.full((2,), -math.log(0.8), dtype=torch.float64), atol=1e-2, rtol=0)
@@ -120,62 +123,33 @@ def test_dual_averaging_solves_for_the_target_acceptance():
 
 def test_hmc_adapts_each_chains_step_size():
     init = exact_draws(200, 9)
-    result = mcmc.hmc(gauss_log_prob, init, step_size=2.0, n_leapfrog=3, n_samples=50, n_warmup=150,
+    result = hmc.hmc(gauss_log_prob, init, step_size=2.0, n_leapfrog=3, n_samples=50, n_warmup=150,
                       target_accept=0.8, generator=torch.Generator().manual_seed(10))
-    # eps-bar is conservative on this steep acceptance curve: realised acceptance lands a little above 0.8
+    # Dual averaging brings the noisy iterates' mean acceptance to 0.8; sampling at eps-bar, the centre of
+    # their scatter in log eps, lands a little above it where acceptance is concave in log eps (book/hmc.md).
     assert 0.75 < result.accept_rate.mean().item() < 0.97, result.accept_rate.mean()
     assert result.step_size.shape == (200,) and (result.step_size < 0.9).all()  # the stability limit is 0.89
 
 
 def test_same_generator_same_samples():
     init = exact_draws(3, 11)
-    runs = [mcmc.hmc(gauss_log_prob, init, 0.3, 3, 5, 5, generator=torch.Generator().manual_seed(0)).samples
+    runs = [hmc.hmc(gauss_log_prob, init, 0.3, 3, 5, 5, generator=torch.Generator().manual_seed(0)).samples
             for _ in range(2)]
     torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
-
-
-def test_ess_of_independent_draws_is_about_n():
-    x = np.random.default_rng(0).standard_normal((4, 5000, 2))
-    e = mcmc.ess(x)
-    assert e.shape == (2,)
-    assert (np.abs(e / 20000 - 1) < 0.1).all(), e
-
-
-def test_ess_of_an_ar1_chain_matches_its_closed_form():
-    phi, chains, n = 0.9, 4, 20000
-    rng = np.random.default_rng(1)
-    x = np.empty((chains, n))
-    x[:, 0] = rng.standard_normal(chains) / math.sqrt(1 - phi**2)
-    noise = rng.standard_normal((chains, n))
-    for t in range(1, n):
-        x[:, t] = phi * x[:, t - 1] + noise[:, t]
-    expected = chains * n * (1 - phi) / (1 + phi)
-    got = mcmc.ess(x[:, :, None])[0]
-    assert abs(got / expected - 1) < 0.15, (got, expected)
-
-
-def test_split_rhat_detects_disagreeing_chains():
-    rng = np.random.default_rng(2)
-    good = rng.standard_normal((4, 1000, 1))
-    assert mcmc.split_rhat(good)[0] < 1.01
-    bad = good + np.array([0.0, 0.0, 0.0, 2.0])[:, None, None]
-    assert mcmc.split_rhat(bad)[0] > 1.1
-    trend = good + np.linspace(0, 3, 1000)[None, :, None]  # each chain drifts: the split catches it
-    assert mcmc.split_rhat(trend)[0] > 1.1
 
 
 @pytest.mark.parametrize("step_size", [0.0, -0.1, float("nan"), float("inf")])
 def test_bad_step_size_raises(step_size):
     with pytest.raises(ValueError, match="step_size must be finite and > 0"):
-        mcmc.hmc(gauss_log_prob, torch.zeros(2, 2, dtype=torch.float64), step_size, 3, 10, 0)
+        hmc.hmc(gauss_log_prob, torch.zeros(2, 2, dtype=torch.float64), step_size, 3, 10, 0)
     with pytest.raises(ValueError, match="step_size"):
-        mcmc.leapfrog(torch.zeros(2, 2), torch.zeros(2, 2), gauss_grad, step_size, 3)
+        hmc.leapfrog(torch.zeros(2, 2), torch.zeros(2, 2), gauss_grad, step_size, 3)
 
 
 @pytest.mark.parametrize("init", [torch.zeros(2), torch.zeros(1, 2, 2), torch.zeros(0, 2)])
 def test_misshaped_init_raises(init):
     with pytest.raises(ValueError, match=r"init must be a tensor of shape \[chains, dim\]"):
-        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 0)
+        hmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 0)
 
 
 def test_nonfinite_log_prob_raises():
@@ -184,25 +158,21 @@ def test_nonfinite_log_prob_raises():
 
     init = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
     with pytest.raises(ValueError, match=r"log_prob\(init\) must be finite for every chain; chains \[0\]"):
-        mcmc.hmc(log_prob, init, 0.1, 3, 10, 0)
+        hmc.hmc(log_prob, init, 0.1, 3, 10, 0)
     with pytest.raises(ValueError, match="log_prob must return shape"):
-        mcmc.hmc(lambda t: t.sum(), init, 0.1, 3, 10, 0)
+        hmc.hmc(lambda t: t.sum(), init, 0.1, 3, 10, 0)
 
 
 def test_other_bad_arguments_raise():
     init = torch.zeros(2, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="n_leapfrog must be an integer >= 1"):
-        mcmc.hmc(gauss_log_prob, init, 0.1, 0, 10, 0)
+        hmc.hmc(gauss_log_prob, init, 0.1, 0, 10, 0)
     with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
-        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 0, 0)
+        hmc.hmc(gauss_log_prob, init, 0.1, 3, 0, 0)
     with pytest.raises(ValueError, match="target_accept must be in"):
-        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 10, target_accept=1.5)
+        hmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 10, target_accept=1.5)
     with pytest.raises(ValueError, match="jitter must be in"):
-        mcmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 10, jitter=1.0)
-    with pytest.raises(ValueError, match=r"samples must have shape \[chains, draws, dim\]"):
-        mcmc.ess(np.zeros((10, 2)))
-    with pytest.raises(ValueError, match="must be finite"):
-        mcmc.split_rhat(np.full((2, 10, 1), np.nan))
+        hmc.hmc(gauss_log_prob, init, 0.1, 3, 10, 10, jitter=1.0)
 
 
 def test_nonfinite_proposals_are_rejected_not_propagated():
@@ -210,15 +180,61 @@ def test_nonfinite_proposals_are_rejected_not_propagated():
     def log_prob(theta):
         return -(theta**4).sum(-1)
 
-    result = mcmc.hmc(log_prob, torch.full((20, 1), 1.5, dtype=torch.float64), 3.0, 10, 20, 0,
+    result = hmc.hmc(log_prob, torch.full((20, 1), 1.5, dtype=torch.float64), 3.0, 10, 20, 0,
                       adapt_step_size=False, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(result.samples).all()
     assert result.n_divergent.sum() > 0
+    torch.testing.assert_close(result.n_divergent, result.divergent.sum(1))
+
+
+def standard_normal_log_prob(theta):
+    return -0.5 * (theta**2).sum(-1)
+
+
+def test_accurate_trajectory_from_the_far_tail_is_accepted_and_not_divergent():
+    # From theta = 50 (U = 1250) an accurate trajectory (eps = 0.01, time 1.5) rolls down to |theta| < 10:
+    # U falls by more than 1000 and the kinetic energy rises by as much, while Delta H stays near 0.
+    # Divergence is about Delta H = H(new) - H(current); a sampler that compared the energies after the
+    # accepted state replaced the current one saw only the kinetic change and flagged all of these.
+    init = torch.full((100, 1), 50.0, dtype=torch.float64)
+    result = hmc.hmc(standard_normal_log_prob, init, step_size=0.01, n_leapfrog=150, n_samples=1, n_warmup=0,
+                      adapt_step_size=False, jitter=0.0, generator=torch.Generator().manual_seed(0))
+    assert (result.samples[:, 0, 0].abs() < 10).all()  # the proposals rolled far down the potential
+    assert result.accept_rate.mean() > 0.9, result.accept_rate.mean()
+    assert result.n_divergent.sum() == 0 and not result.divergent.any(), result.n_divergent.sum()
+
+
+def test_hmc_step_names_delta_energy_before_the_state_changes():
+    theta = torch.tensor([[50.0], [0.5]], dtype=torch.float64)
+    lp = standard_normal_log_prob(theta)
+    gen = torch.Generator().manual_seed(1)
+    rho = torch.randn(2, 1, generator=gen, dtype=torch.float64)  # the momenta hmc_step draws first
+    theta_end, rho_end = hmc.leapfrog(theta, rho, lambda t: -t, 0.01, 150)
+    want = hmc.hamiltonian(standard_normal_log_prob(theta_end), rho_end) - hmc.hamiltonian(lp, rho)
+    step = hmc.hmc_step(standard_normal_log_prob, theta, lp, 0.01, 150, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(step.delta_energy, want)
+    assert step.delta_energy.abs().max() < 0.1 and not step.divergent.any()
+    assert step.accepted[0] and (step.log_prob - lp)[0] > 1000  # accepted, and U fell by more than 1000
+
+
+def test_an_unstable_trajectory_is_divergent_and_rejected():
+    # eps = 2.5 > 2 is beyond the leapfrog's stability limit for a unit-curvature Gaussian: the
+    # energy error grows geometrically with the number of steps.
+    init = torch.randn(50, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    step = hmc.hmc_step(standard_normal_log_prob, init, standard_normal_log_prob(init), 2.5, 40,
+                         generator=torch.Generator().manual_seed(3))
+    assert step.divergent.all() and not step.accepted.any()
+    assert (step.delta_energy > hmc.MAX_DELTA_ENERGY).all()
+    torch.testing.assert_close(step.theta, init)
+    with pytest.raises(ValueError, match="max_delta_energy must be finite and > 0"):
+        hmc.hmc_step(standard_normal_log_prob, init, standard_normal_log_prob(init), 0.1, 3, max_delta_energy=0.0)
+    with pytest.raises(ValueError, match=r"log_prob_theta must be a tensor of shape \[chains\]"):
+        hmc.hmc_step(standard_normal_log_prob, init, torch.zeros(3), 0.1, 3)
 
 
 def test_hand_gradient_gives_the_same_chain_as_autograd():
     init = exact_draws(5, 12)
-    runs = [mcmc.hmc(gauss_log_prob, init, 0.3, 4, 20, 10, generator=torch.Generator().manual_seed(1),
+    runs = [hmc.hmc(gauss_log_prob, init, 0.3, 4, 20, 10, generator=torch.Generator().manual_seed(1),
                      grad_log_prob=grad).samples for grad in (None, gauss_grad)]
     torch.testing.assert_close(runs[0], runs[1])
 
@@ -228,12 +244,15 @@ def test_hmc_accept_repeats_the_state_on_rejection():
     prop = theta + 0.5
     zeros = torch.zeros(2, dtype=torch.float64)
     p = torch.zeros(2, 2, dtype=torch.float64)
-    # H' - H = 1 for both chains: accept iff log u < -1
+    # Delta H = H' - H = 1 for both chains: accept iff log u < -1
     log_u = torch.tensor([-1.5, -0.5], dtype=torch.float64)
-    nxt, lp, acc, prob = mcmc.hmc_accept(theta, zeros, p, prop, zeros - 1, p, log_u)
+    nxt, lp, acc, prob, delta_energy = hmc.hmc_accept(theta, zeros, p, prop, zeros - 1, p, log_u)
     assert acc.tolist() == [True, False]
     torch.testing.assert_close(nxt, torch.stack([prop[0], theta[1]]))
     torch.testing.assert_close(lp, torch.tensor([-1.0, 0.0], dtype=torch.float64))
     torch.testing.assert_close(prob, torch.full((2,), math.exp(-1), dtype=torch.float64))
+    torch.testing.assert_close(delta_energy, torch.ones(2, dtype=torch.float64))
     nan_prop = torch.full_like(prop, float("nan"))
-    assert not mcmc.hmc_accept(theta, zeros, p, nan_prop, zeros, p, zeros - 10)[2].any()
+    rejected = hmc.hmc_accept(theta, zeros, p, nan_prop, zeros, p, zeros - 10)
+    assert not rejected.accepted.any() and torch.isposinf(rejected.delta_energy).all()
+    assert (rejected.accept_prob == 0).all()

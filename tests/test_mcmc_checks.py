@@ -1,14 +1,14 @@
-"""flowedu.checks.mcmc: the reference passes, and the classic mistakes are caught."""
+"""flowedu.checks.mcmc: the reference passes, the classic mistakes are caught, and no check touches global RNG state."""
 
 import pytest
 import torch
 
-from flowedu import checks, mcmc
+from flowedu import checks, hmc
 
 
 def test_reference_passes():
-    checks.check_leapfrog(mcmc.leapfrog)
-    checks.check_hmc_accept(mcmc.hmc_accept)
+    checks.check_leapfrog(hmc.leapfrog)
+    checks.check_hmc_accept(hmc.hmc_accept)
 
 
 def test_euler_integrator_fails():
@@ -42,9 +42,7 @@ def test_wrong_sign_fails():
 
 
 def test_elbo_terms_check():
-    from flowedu import vi
-
-    checks.check_elbo_terms(vi.elbo_terms)
+    checks.check_elbo_terms(hmc.elbo_terms)
 
     def no_reparameterization(flow, log_prob, n):
         theta = flow.sample(n)
@@ -52,3 +50,12 @@ def test_elbo_terms_check():
 
     with pytest.raises(AssertionError, match="reparameterized gradient"):
         checks.check_elbo_terms(no_reparameterization)
+
+
+def test_checks_leave_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    checks.check_leapfrog(hmc.leapfrog)
+    checks.check_hmc_accept(hmc.hmc_accept)
+    checks.check_elbo_terms(hmc.elbo_terms)
+    assert torch.equal(torch.get_rng_state(), before)

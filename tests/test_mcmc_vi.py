@@ -1,11 +1,12 @@
-"""flowedu.vi: the reparameterized ELBO of a flow, and its training loop."""
+"""flowedu.hmc.vi: the reparameterized ELBO of a flow, and its training loop."""
 
 import math
 
 import pytest
 import torch
 
-from flowedu import flows, vi
+from flowedu import flows
+from flowedu.hmc import vi
 
 MEAN = torch.tensor([1.0, -2.0])
 STD = torch.tensor([0.5, 2.0])
@@ -52,6 +53,8 @@ def test_fit_elbo_stops_early_and_validates():
         vi.fit_elbo(flow, target_log_prob, steps=1, lr=-1.0)
     with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
         vi.elbo_terms(flow, target_log_prob, 0)
+    with pytest.raises(ValueError, match="weight_decay must be finite and >= 0"):
+        vi.fit_elbo(flow, target_log_prob, steps=1, weight_decay=-1e-5)
     with pytest.raises(FloatingPointError, match="not finite"):
         vi.fit_elbo(flow, lambda t: t.sum(-1) * float("nan"), steps=3, progress=False)
 
@@ -66,3 +69,15 @@ def test_fit_elbo_with_annealing_still_reaches_the_target_and_validates():
     assert 3.0 - terms.mean().item() < 0.02  # beta reached 1 at step 100: the fit is of p itself
     with pytest.raises(ValueError, match="anneal"):
         vi.fit_elbo(flow, target_log_prob, steps=1, anneal=0)
+
+
+def test_weight_decay_pulls_the_parameters_towards_zero():
+    # Same seed, same draws: with a large L2 penalty the fitted scale and shift are smaller.
+    fitted = []
+    for weight_decay in (0.0, 1.0):
+        torch.manual_seed(0)
+        flow = affine_flow()
+        vi.fit_elbo(flow, target_log_prob, steps=300, n_samples=64, lr=5e-2, progress=False,
+                    weight_decay=weight_decay)
+        fitted.append(torch.cat([p.detach().flatten() for p in flow.parameters()]).norm().item())
+    assert fitted[1] < 0.8 * fitted[0], fitted
