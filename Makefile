@@ -13,7 +13,7 @@ PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # Notebooks run on the venv's own kernel, whatever kernels the machine has installed elsewhere.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: help venv book book-students test lint unit notebooks smoke exercises-check book-strict exercises stamp \
+.PHONY: help venv book book-students check-html test lint unit notebooks smoke exercises-check book-strict exercises stamp \
 	bench results timings clean
 
 help:
@@ -80,6 +80,12 @@ exercises-check: $(READY)
 	$(BIN)/python -m flowedu.stamp --check
 	$(BIN)/python -m flowedu.exercises --check
 	$(BIN)/python tools/results.py page --check
+
+# Every built page in headless Chromium (Debian's chromium): nothing cut off, no console error, no CDN
+# request, one search box, no blank output areas, captioned and readable figures, no raw LaTeX, no machine
+# paths, no duplicate numbers. Screenshots and report.json in _build/check-html.
+check-html: $(READY)
+	$(BIN)/python tools/check_html.py _build/html --out _build/check-html
 
 # The book without solutions: exercise notebooks instead of solution notebooks, chapter-page solutions
 # left out (tools/student_book.py) -> _build/students/_build/html/index.html

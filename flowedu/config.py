@@ -244,6 +244,15 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def progress_enabled(progress: bool = True) -> bool:
+    """Whether to show a progress bar: ``progress``, unless ``TQDM_DISABLE`` is set (the book build sets it).
+
+    Training loops pass ``disable=not config.progress_enabled(progress)`` to ``tqdm.auto``: an explicit
+    ``disable=`` would otherwise override the environment, and the built book would carry invisible bars.
+    """
+    return bool(progress) and os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes")
+
+
 TIMINGS_FILE = Path(__file__).with_name("timings.json")
 
 

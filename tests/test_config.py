@@ -199,3 +199,10 @@ def test_setup_tells_a_full_mode_user_how_to_switch_to_quick(monkeypatch, capsys
     finally:
         torch.set_num_threads(threads)
     assert "%env FLOWEDU_MODE=quick" in capsys.readouterr().out
+
+
+def test_progress_bars_follow_tqdm_disable(monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert config.progress_enabled() and not config.progress_enabled(False)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert not config.progress_enabled(True)

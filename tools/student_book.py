@@ -27,7 +27,11 @@ def student_config(config: dict) -> dict:
     config["exclude_patterns"] = [p for p in config.get("exclude_patterns", []) if "exercises" not in p]
     execute = config.setdefault("execute", {})
     execute["exclude_patterns"] = [*execute.get("exclude_patterns", []), "notebooks/exercises/*"]
-    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx_section = config.setdefault("sphinx", {})
+    # local extensions are found relative to the config file: this one lives in _build/students/
+    sphinx_section["local_extensions"] = {
+        name: str((ROOT / path).resolve()) for name, path in (sphinx_section.get("local_extensions") or {}).items()}
+    sphinx = sphinx_section.setdefault("config", {})
     sphinx["hide_solutions"] = True
     config["title"] = f"{config.get('title', 'flowedu')} (student edition)"
     return config
