@@ -148,19 +148,16 @@ class ClaimError(AssertionError):
     """A claim the text makes about a result did not hold."""
 
 
-def claim(condition, message: str) -> bool:
+def claim(condition, message: str) -> None:
     """State a claim about a trained result: asserted, or reported as skipped under ``FLOWEDU_SMOKE``.
 
     Use it for every number or comparison that depends on how long something trained (thresholds,
     orderings); keep plain ``assert`` for what holds whatever the budget (identities, shapes,
-    bounds such as KL >= 0).
+    bounds such as KL >= 0). It returns nothing, so a cell that ends with a claim shows no output.
 
     Args:
         condition: the claim's truth value (a bool, or anything ``bool()`` accepts, e.g. a 0-d tensor).
         message: the claim in words with its numbers, e.g. ``f"test NLL {nll:.3f} < 1.9"``.
-
-    Returns:
-        True when the claim was checked and holds; False when it was skipped.
 
     Raises:
         ClaimError: when the claim was checked and does not hold.
@@ -169,10 +166,9 @@ def claim(condition, message: str) -> bool:
         raise ValueError("message must be a non-empty string saying what is claimed")
     if is_smoke():
         print(f"[claim skipped: {SMOKE_ENV}=1 caps the training, so this result is not expected] {message}")
-        return False
+        return
     if not bool(condition):
         raise ClaimError(message)
-    return True
 
 
 def record(key: str, value, *, unit: str = "", note: str = "") -> None:

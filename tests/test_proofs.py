@@ -2,6 +2,8 @@
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -314,7 +316,11 @@ def test_proofs_reexports_every_public_name_explicitly_and_the_old_path_is_a_shi
     tree = ast.parse((Path(proofs.__file__).parent / "__init__.py").read_text(encoding="utf-8"))
     imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
                 for alias in node.names}
-    assert "*" not in imported and set(proofs.__all__) == imported
+    # the torch-based names are listed explicitly in _LAZY and load on first use
+    assert "*" not in imported and not imported & set(proofs._LAZY)
+    assert set(proofs.__all__) == imported | set(proofs._LAZY)
+    for name, module in proofs._LAZY.items():
+        assert getattr(proofs, name) is getattr(importlib.import_module(module), name), name
     for path in PROOFS_MODULES:
         if path.name != "__init__.py":
             module = importlib.import_module(f"flowedu.proofs.{path.stem}")
@@ -322,6 +328,12 @@ def test_proofs_reexports_every_public_name_explicitly_and_the_old_path_is_a_shi
     old = importlib.import_module("flowedu.markov")
     for name in old.__all__:
         assert getattr(old, name) is getattr(proofs, name), name
+
+
+def test_the_markov_chain_code_imports_without_torch():
+    # the chapter page draws its figure with flowedu.proofs.markov: it must not pay for importing torch
+    code = "import sys, flowedu.proofs; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_checks_leave_the_global_random_state_alone():

@@ -1,4 +1,5 @@
-"""Tests of flowedu.gk.vae_flows: the flow-posterior ELBO is a bound, the course's objective is not."""
+"""Tests of flowedu.gk.vae_flows: the flow-posterior ELBO is a bound; the flow-VAE course project's objective
+(the prior at z_0) is not."""
 
 import math
 
@@ -69,7 +70,7 @@ def test_trained_flow_vae_elbo_is_below_the_exact_log_likelihood():
 
 
 def test_the_course_objective_exceeds_log_p_x():
-    # book/proofs.md, rem-flow-vae-wrong-prior: q_0 = N(0, Σ), f(z) = z + μ makes q_K the exact posterior;
+    # book/proofs.md, rem-flow-vae-wrong-prior: q_0 = N(0, Σ), f(z) = z + μ makes q_M the exact posterior;
     # then the ELBO equals log p(x) and the objective with the prior at z_0 equals log p(x) + ½‖μ‖².
     model = LinearGaussian.random(data_dim=4, latent_dim=1, sigma=0.5, seed=3, dtype=F64)
     x = model.sample(1, generator=torch.Generator().manual_seed(0))

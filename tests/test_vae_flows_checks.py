@@ -1,4 +1,4 @@
-"""The flow-VAE exercise check accepts the reference and rejects the course's prior-at-z_0 objective."""
+"""The flow-VAE exercise check accepts the reference and rejects the prior-at-z_0 objective of the flow-VAE project."""
 
 import pytest
 import torch

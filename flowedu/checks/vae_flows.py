@@ -14,7 +14,7 @@ __all__ = ["check_flow_elbo"]
 def check_flow_elbo(flow_elbo: Callable) -> None:
     """Check ``flow_elbo(model, x, k, generator) -> [batch]``, the k-sample flow-posterior ELBO in nats,
 
-        mean over k of  log p(x | z_K) + log p(z_K) − log q_0(z_0 | x) + Σ_k log |det J_k|,
+        mean over k of  log p(x | z_M) + log p(z_M) − log q_0(z_0 | x) + Σ_j log |det J_{f_j}|,
 
     against :meth:`flowedu.gk.FlowVAE.elbo` with the same random numbers (the student's function
     must draw through ``model.posterior_sample(x, k, generator)``), for a global planar flow with a
@@ -52,7 +52,7 @@ def check_flow_elbo(flow_elbo: Callable) -> None:
                 wrong = model.wrong_objective_prior_at_z0(x, k, torch.Generator().manual_seed(10 + k))
                 if torch.allclose(actual, wrong) and not torch.allclose(expected, wrong):
                     raise AssertionError(f"case {number}, k={k}: you evaluated the prior at z_0; "
-                                         "the ELBO of q_K needs log p(z_K)")
+                                         "the ELBO of q_M needs log p(z_M)")
             check_close(actual, expected, f"flow ELBO (case {number}, k={k})", rtol=1e-6, atol=1e-8)
             if not actual.requires_grad:
                 raise AssertionError(f"case {number}: the ELBO is detached from the model's parameters")

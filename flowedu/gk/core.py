@@ -68,15 +68,19 @@ def _sech2(t: torch.Tensor) -> torch.Tensor:
 
 
 def _transform(z, a, b, g, k, c):
-    skew = 1 + c * torch.tanh(g * z / 2)  # 1 + c tanh(gz/2), in (1 − c, 1 + c)
+    """Q(z) = A + B [1 + c tanh(gz/2)] (1 + z²)^k z, unchecked."""
+    skew = 1 + c * torch.tanh(g * z / 2)  # in (1 − c, 1 + c)
     tail = (1 + z * z) ** k * z  # (1 + z²)^k z ~ |z|^(2k+1)
     return a + b * skew * tail
 
 
 def _derivative(z, b, g, k, c):
+    """Q′(z) = B (1 + z²)^(k−1) [first + second], unchecked."""
     z2 = z * z
-    first = (1 + c * torch.tanh(g * z / 2)) * (1 + (2 * k + 1) * z2)  # skew × d/dz[(1 + z²)^k z]
-    second = (1 + z2) * z * g * c * _sech2(g * z / 2) / 2  # d/dz[skew] × (1 + z²)^k z, negative where gz < 0
+    # skew × d/dz[(1 + z²)^k z], divided by (1 + z²)^(k−1)
+    first = (1 + c * torch.tanh(g * z / 2)) * (1 + (2 * k + 1) * z2)
+    # d/dz[skew] × (1 + z²)^k z, divided by (1 + z²)^(k−1); < 0 where gz < 0
+    second = (1 + z2) * z * g * c * _sech2(g * z / 2) / 2
     return b * (1 + z2) ** (k - 1) * (first + second)
 
 
@@ -224,18 +228,21 @@ def _solve(x, a, b, g, k, c, tol, max_iter):
             raise ValueError(f"x lies beyond Q(z) for |z| <= 2**40; got x in [{x.min():.4g}, {x.max():.4g}]")
         lo = torch.where(low_bad, 2 * lo, lo)
         hi = torch.where(high_bad, 2 * hi, hi)
+    # [newton]
     z = ((x - a) / b).expand_as(x).clamp(lo, hi)
     for _ in range(max_iter):
-        residual = _transform(z, a, b, g, k, c) - x
-        lo = torch.where(residual <= 0, z, lo)
+        residual = _transform(z, a, b, g, k, c) - x  # Q(z) − x
+        lo = torch.where(residual <= 0, z, lo)  # Q increasing: root >= z
         hi = torch.where(residual >= 0, z, hi)
         z_new = z - residual / _derivative(z, b, g, k, c)  # Newton step
         outside = ~torch.isfinite(z_new) | (z_new <= lo) | (z_new >= hi)
-        z_new = torch.where(outside, (lo + hi) / 2, z_new)  # bisection where Newton leaves the bracket
+        # bisection where Newton leaves the bracket
+        z_new = torch.where(outside, (lo + hi) / 2, z_new)
         done = ((z_new - z).abs() <= tol * (1 + z.abs())) | (residual == 0)
         z = z_new
         if done.all():
             return z
+    # [/newton]
     raise RuntimeError(f"g-and-k inversion did not converge in {max_iter} iterations")
 
 
@@ -268,7 +275,10 @@ def gk_solve_z(x, a, b, g, k, c: float = C_DEFAULT, tol: float = 1e-12, max_iter
     z_star = _solve(x64, *(p.detach() for p in p64), c, tol, max_iter)
     if not (x.requires_grad or any(p.requires_grad for p in params)):
         return z_star.to(x.dtype)
+    # [implicit]
     a64, b64, g64, k64 = p64
-    slope = _derivative(z_star, b64, g64, k64, c).detach()
-    z = z_star - (_transform(z_star, a64, b64, g64, k64, c) - x64) / slope  # one Newton step with gradients
+    slope = _derivative(z_star, b64, g64, k64, c).detach()  # Q′(z*), no gradient
+    # one Newton step with gradients: value z*, dz/dx = 1/Q′, dz/dθ = −(∂Q/∂θ)/Q′
+    z = z_star - (_transform(z_star, a64, b64, g64, k64, c) - x64) / slope
     return z.to(x.dtype)
+    # [/implicit]

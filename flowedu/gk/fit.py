@@ -1,5 +1,5 @@
 """Chapter: book/gk.md — fitting g-and-k parameters to data: quantile least squares (Levenberg–Marquardt),
-maximum likelihood, and the course's sample-MSE "fit" (kept to show why it fails)."""
+maximum likelihood, and the sample-MSE "fit" of the flow-VAE course project (kept to show why it fails)."""
 
 from __future__ import annotations
 
@@ -110,12 +110,17 @@ def fit_quantiles_lm(x, c: float = C_DEFAULT) -> GandKFit:
     Returns:
         A :class:`GandKFit`.
     """
-    x_sorted = np.sort(_data(x))
+    # [quantile-lm]
+    x_sorted = np.sort(_data(x))  # order statistics x_(1) <= ... <= x_(n)
     n = x_sorted.size
-    z = ndtri(np.arange(1, n + 1) / (n + 1))
-    result = least_squares(gk_quantile_residuals, _initial(x_sorted), jac=gk_quantile_residuals_jacobian, method="lm",
+    z = ndtri(np.arange(1, n + 1) / (n + 1))  # z_i = Φ⁻¹(p_i), p_i = i / (n + 1)
+    # residuals Q(p_i; θ) − x_(i) in θ = (A, b, g, κ), B = e^b, k = −½ + e^κ
+    result = least_squares(gk_quantile_residuals, _initial(x_sorted), method="lm",
+                           jac=gk_quantile_residuals_jacobian,
                            args=(z, x_sorted, c))
-    return GandKFit(*_from_unconstrained(result.x), method="quantile LM", success=bool(result.success),
+    a, b, g, k = _from_unconstrained(result.x)
+    # [/quantile-lm]
+    return GandKFit(a, b, g, k, method="quantile LM", success=bool(result.success),
                     n_evaluations=int(result.nfev))
 
 
@@ -154,7 +159,7 @@ def fit_mle(x, init: GandKFit | None = None, c: float = C_DEFAULT, max_iter: int
 
 
 def fit_sample_mse_wrong(x, seed: int = 0, fresh: bool = True, c: float = C_DEFAULT) -> GandKFit:
-    """WRONG, kept as the course's mistake: least squares between fresh random samples and the data.
+    """WRONG, kept as the flow-VAE course project's mistake: least squares between fresh samples and data.
 
     Each evaluation draws new z_i ~ N(0, 1) and returns residuals Q(z_i; θ) − x_i with the data in
     their given order. The objective is random (Levenberg–Marquardt's finite differences see noise),
@@ -164,7 +169,7 @@ def fit_sample_mse_wrong(x, seed: int = 0, fresh: bool = True, c: float = C_DEFA
     Args:
         x: data ``[n]``.
         seed: seed of the random samples.
-        fresh: draw new samples at every evaluation (the course); ``False`` draws them once, which
+        fresh: draw new samples at every evaluation (the project's fit); ``False`` draws them once, which
             makes the objective deterministic and shows where its expectation leads (B → 0).
     """
     x = _data(x)

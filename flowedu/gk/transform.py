@@ -83,7 +83,8 @@ class GandKTransform(FlowLayer):
         """z = Q⁻¹(x) elementwise (safeguarded Newton); log_det = −Σ_j log Q′(z_j), ``[batch]``."""
         check_input(x, self.dim, "x")
         a, b, g, k = (p.to(x.dtype) for p in self.params())
-        z = gk_solve_z(x, a, b, g, k, self.c)
-        log_slope = torch.log(gk_quantile_derivative(z, a, b, g, k, self.c, validate=False))
-        log_det = torch.zeros(len(x), device=x.device, dtype=x.dtype) - log_slope.sum(1)
+        z = gk_solve_z(x, a, b, g, k, self.c)  # safeguarded Newton, elementwise
+        slope = gk_quantile_derivative(z, a, b, g, k, self.c, validate=False)
+        log_det = torch.zeros(len(x), device=x.device, dtype=x.dtype)
+        log_det = log_det - slope.log().sum(1)  # −Σ_j log Q′(z_j)
         return z, log_det

@@ -1,13 +1,14 @@
 """Chapter: book/gk.md — flow posteriors, a g-and-k posterior base and a learnable g-and-k prior for VAEs.
 
-With z_0 ~ q_0(z_0 | x) and z_K = f_K ∘ … ∘ f_1(z_0), the ELBO of the flow posterior q_K is
+With z_0 ~ q_0(z_0 | x) and z_M = f_M ∘ … ∘ f_1(z_0), the ELBO of the flow posterior q_M is
 (Rezende & Mohamed 2015, arXiv:1505.05770; proof in ``book/proofs.md``, ``thm-flow-vae-elbo``)
 
-    L(x) = E_{q_0}[log p(x | z_K) + log p(z_K) − log q_0(z_0 | x) + Σ_k log |det J_{f_k}(z_{k−1})|] ≤ log p(x).
+    L(x) = E_{q_0}[log p(x | z_M) + log p(z_M) − log q_0(z_0 | x) + Σ_j log |det J_{f_j}(z_{j−1})|] ≤ log p(x).
 
 q_0 is the encoder's Gaussian N(μ_φ(x), diag σ²_φ(x)) or, with :class:`GandKPosteriorBase`, a product
 of g-and-k margins with location μ_φ(x) and scale σ_φ(x). The prior p(z) is a VAE-chapter prior or
-:class:`GandKPrior`, the flow N(0, I) → g-and-k. The course evaluated the prior at z_0 instead of z_K;
+:class:`GandKPrior`, the flow N(0, I) → g-and-k. The flow-VAE course project (``book/intro.md``, "About
+the sources") evaluated the prior at z_0 instead of z_M;
 :meth:`FlowVAE.wrong_objective_prior_at_z0` keeps that objective, which is not a bound, to show the
 difference. Models are built by :func:`flowedu.gk.vae_models.make_flow_vae` from the VAE chapter's parts
 (``flowedu.vae``) and the flow chapter's layers (``flowedu.flows``).
@@ -160,7 +161,8 @@ class GandKPosteriorBase(nn.Module):
         """(g, k), each ``[d]``, differentiable."""
         return self.g, F.softplus(self.k_raw)
 
-    def forward(self, eps: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor):
+    def forward(self, eps: torch.Tensor, mean: torch.Tensor,
+                log_var: torch.Tensor):
         """z_0 and log q_0(z_0 | x) from ε ``[..., batch, d]`` and the encoder's (μ, log σ²) ``[batch, d]``.
 
         Returns:
@@ -168,15 +170,18 @@ class GandKPosteriorBase(nn.Module):
         """
         eps = eps.to(mean.dtype)
         g, k = (p.to(mean.dtype) for p in self.params())
-        u = gk_transform(eps, 0.0, 1.0, g, k, self.c, validate=False)  # Q(ε; 0, 1, g, k)
-        log_slope = torch.log(gk_quantile_derivative(eps, 0.0, 1.0, g, k, self.c, validate=False))
+        # Q(ε; 0, 1, g, k) and Q′(ε), elementwise
+        u = gk_transform(eps, 0, 1, g, k, self.c, validate=False)
+        slope = gk_quantile_derivative(eps, 0, 1, g, k, self.c, validate=False)
         z0 = reparameterize(mean, log_var, u)  # μ + σ ⊙ Q(ε)
-        log_q0 = log_standard_normal(eps) - log_slope.sum(-1) - 0.5 * log_var.sum(-1)
+        # change of variables ε -> z_0, derivative σ_j Q′(ε_j) per coordinate
+        log_sigma = 0.5 * log_var.sum(-1)
+        log_q0 = log_standard_normal(eps) - slope.log().sum(-1) - log_sigma
         return z0, log_q0
 
 
 class FlowVAE(nn.Module):
-    """A VAE whose posterior is a flow: z_0 ~ q_0(z_0 | x), z_K = f(z_0) (Rezende & Mohamed 2015).
+    """A VAE whose posterior is a flow: z_0 ~ q_0(z_0 | x), z_M = f(z_0) (Rezende & Mohamed 2015).
 
     Args:
         encoder: ``forward(x) -> (mean, log_var)`` and ``log_prob(z, mean, log_var)``
@@ -215,8 +220,8 @@ class FlowVAE(nn.Module):
             k: samples per example.
 
         Returns:
-            ``(z0, zK, log_q0, sum_log_det)`` with shapes ``[k, batch, d]``, ``[k, batch, d]``,
-            ``[k, batch]``, ``[k, batch]``; log q_K(z_K | x) = log_q0 − sum_log_det.
+            ``(z0, zM, log_q0, sum_log_det)`` with shapes ``[k, batch, d]``, ``[k, batch, d]``,
+            ``[k, batch]``, ``[k, batch]``; log q_M(z_M | x) = log_q0 − sum_log_det.
         """
         k = check_sample_count(k)
         mean, log_var = self.encoder(x)
@@ -230,14 +235,18 @@ class FlowVAE(nn.Module):
             return z0, z0, log_q0, torch.zeros_like(log_q0)
         batch, d = mean.shape
         context = torch.cat([mean, log_var], dim=-1).expand(k, batch, 2 * d).reshape(k * batch, 2 * d)
-        zk, log_det = self.flow(z0.reshape(k * batch, d), context)  # z_K = f_K ∘ … ∘ f_1(z_0)
-        return z0, zk.reshape(k, batch, d), log_q0, log_det.reshape(k, batch)
+        zm, log_det = self.flow(z0.reshape(k * batch, d), context)  # z_M = f_M ∘ … ∘ f_1(z_0)
+        return z0, zm.reshape(k, batch, d), log_q0, log_det.reshape(k, batch)
 
-    def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """log w = log p(x | z_K) + log p(z_K) − log q_0(z_0 | x) + Σ log|det J|, ``[k, batch]``
+    def log_weights(self, x: torch.Tensor, k: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """log w = log p(x | z_M) + log p(z_M) − log q_0(z_0 | x) + Σ_j log|det J_{f_j}|, ``[k, batch]``
         (what :func:`flowedu.vae.iwae_bound` and :func:`flowedu.vae.log_likelihood` need)."""
-        _, zk, log_q0, log_det = self.posterior_sample(x, k, generator)
-        return self.decoder.log_prob(x, zk) + self.prior.log_prob(zk) - log_q0 + log_det
+        _, zm, log_q0, sum_log_det = self.posterior_sample(x, k, generator)
+        # the decoder and the prior both see z_M
+        log_joint = self.decoder.log_prob(x, zm) + self.prior.log_prob(zm)
+        log_q = log_q0 - sum_log_det  # log q_M(z_M | x): change of variables
+        return log_joint - log_q
 
     def elbo(self, x: torch.Tensor, k: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         """The flow-posterior ELBO estimated with ``k`` samples, ``[batch]`` nats (a bound on log p(x))."""
@@ -245,11 +254,12 @@ class FlowVAE(nn.Module):
 
     def wrong_objective_prior_at_z0(self, x: torch.Tensor, k: int = 1,
                                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """WRONG (the course's loss, kept for comparison): the prior evaluated at z_0 instead of z_K,
-        E[log p(x | z_K) + log p(z_0) − log q_0(z_0 | x) + Σ log|det J|]. Not a bound on log p(x):
-        it differs from the ELBO by E[log p(z_0) − log p(z_K)], which has no sign. ``[batch]``."""
-        z0, zk, log_q0, log_det = self.posterior_sample(x, k, generator)
-        return (self.decoder.log_prob(x, zk) + self.prior.log_prob(z0) - log_q0 + log_det).mean(0)
+        """WRONG (the flow-VAE course project's loss, kept for comparison): the prior evaluated at z_0
+        instead of z_M, E[log p(x | z_M) + log p(z_0) − log q_0(z_0 | x) + Σ_j log|det J_{f_j}|]. Not a
+        bound on log p(x): it differs from the ELBO by E[log p(z_0) − log p(z_M)], which has no sign.
+        ``[batch]``."""
+        z0, zm, log_q0, log_det = self.posterior_sample(x, k, generator)
+        return (self.decoder.log_prob(x, zm) + self.prior.log_prob(z0) - log_q0 + log_det).mean(0)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -259,7 +269,7 @@ class FlowVAE(nn.Module):
 
 class PriorAtZ0Objective(nn.Module):
     """Presents :meth:`FlowVAE.wrong_objective_prior_at_z0` as ``elbo``, so that
-    :func:`flowedu.vae.train_vae` maximises the course's loss (to measure what it costs).
+    :func:`flowedu.vae.train_vae` maximises the flow-VAE course project's loss (to measure what it costs).
 
     Args:
         vae: a :class:`FlowVAE` (its parameters are the ones trained).
@@ -272,5 +282,5 @@ class PriorAtZ0Objective(nn.Module):
         self.vae = vae
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
-        """The course's objective, ``[batch]`` (not a bound)."""
+        """The flow-VAE course project's objective, ``[batch]`` (not a bound)."""
         return self.vae.wrong_objective_prior_at_z0(x)

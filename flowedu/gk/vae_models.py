@@ -85,7 +85,7 @@ def fit_gk_prior(model: FlowVAE, x: torch.Tensor, binarize: bool = False, genera
                  batch_size: int = 1000) -> list:
     """Give ``model`` a :class:`GandKPrior` initialised on its aggregate posterior q(z) = (1/N) Σ_n q(z | x_n).
 
-    One z_K ~ q(z | x_n) is drawn for every example x_n, each coordinate's (A, B, g, k) is fitted to those
+    One z_M ~ q(z | x_n) is drawn for every example x_n, each coordinate's (A, B, g, k) is fitted to those
     draws by quantile Levenberg–Marquardt (:meth:`GandKPrior.fit_to`), and the prior replaces
     ``model.prior``; training then continues jointly.
 
@@ -115,7 +115,7 @@ def fit_gk_prior(model: FlowVAE, x: torch.Tensor, binarize: bool = False, genera
 @torch.no_grad()
 def latent_codes(model: FlowVAE, x: torch.Tensor, k: int = 1, generator: torch.Generator | None = None,
                  batch_size: int = 1000) -> torch.Tensor:
-    """E_q[z_K | x] estimated by the mean of ``k`` posterior draws (the exact mean μ_φ(x) for a plain
+    """E_q[z_M | x] estimated by the mean of ``k`` posterior draws (the exact mean μ_φ(x) for a plain
     Gaussian posterior), ``[n, d]``."""
     k = check_sample_count(k)
     if model.flow is None and model.base is None:

@@ -11,7 +11,8 @@ The notebook is ``notebooks/proofs_numeric.ipynb``; the linear-Gaussian model it
 the multi-sample bounds on is ``flowedu.distributions.linear_gaussian``.
 """
 
-from flowedu.proofs.importance import BoundedWeightsExample
+import importlib
+
 from flowedu.proofs.markov import (
     check_distribution,
     check_kernel,
@@ -30,13 +31,30 @@ from flowedu.proofs.markov import (
     satisfies_detailed_balance,
     stationary_distribution,
 )
-from flowedu.proofs.planar import (
-    NORM_BUG_SAFE_RANGE,
-    kappa_with_norm_bug,
-    norm_bug_breaks_invertibility,
-    norm_bug_threshold,
-    planar_collision,
-)
+
+# The torch-based parts load on first use (``flowedu.proofs.BoundedWeightsExample`` or
+# ``from flowedu.proofs import ...`` both work), so that the NumPy-only chain code, which the chapter
+# page draws its figure with, imports in a fraction of a second.
+_LAZY = {
+    "BoundedWeightsExample": "flowedu.proofs.importance",
+    "NORM_BUG_SAFE_RANGE": "flowedu.proofs.planar",
+    "kappa_with_norm_bug": "flowedu.proofs.planar",
+    "norm_bug_breaks_invertibility": "flowedu.proofs.planar",
+    "norm_bug_threshold": "flowedu.proofs.planar",
+    "planar_collision": "flowedu.proofs.planar",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "BoundedWeightsExample",

@@ -114,11 +114,13 @@ def kl(q, p) -> float:
     p = check_distribution(p, "p")
     if q.shape != p.shape:
         raise ValueError(f"q and p must have the same shape, got {q.shape} and {p.shape}")
-    support = q > 0
+    # [kl]
+    support = q > 0  # terms with q(x) = 0 contribute 0 (0 log 0 = 0)
     if np.any(p[support] == 0):
-        return float("inf")
+        return float("inf")  # q(x) > 0 = p(x): not absolutely continuous
     value = float(np.sum(q[support] * (np.log(q[support]) - np.log(p[support]))))
-    return max(value, 0.0)  # the sum is >= 0 exactly (Gibbs); clip the rounding error of size 1e-16
+    return max(value, 0.0)  # >= 0 exactly (Gibbs): clip rounding errors
+    # [/kl]
 
 
 def random_distribution(n: int, rng: np.random.Generator, concentration: float = 1.0) -> np.ndarray:
@@ -178,12 +180,15 @@ def metropolis_kernel(p, proposal) -> np.ndarray:
     _same_size(p, Q, t_name="proposal")
     if np.any((Q > 0) != (Q.T > 0)):
         raise ValueError("proposal must satisfy Q[x, y] > 0 iff Q[y, x] > 0 (else the ratio is undefined)")
+    # [metropolis]
     flow = p[:, None] * Q  # p(x) Q(y|x)
-    accepted = np.minimum(flow, flow.T) / p[:, None]  # T(y|x) off the diagonal
-    np.fill_diagonal(accepted, 0.0)
-    T = accepted
+    # off the diagonal, T(y|x) = min{p(x) Q(y|x), p(y) Q(x|y)} / p(x)
+    T = np.minimum(flow, flow.T) / p[:, None]
+    np.fill_diagonal(T, 0.0)
+    # the rejected mass stays at x
     T[np.diag_indices_from(T)] = np.clip(1.0 - T.sum(axis=1), 0.0, None)
     return T
+    # [/metropolis]
 
 
 def cyclic_kernel(p, flow: float) -> np.ndarray:
@@ -208,16 +213,20 @@ def cyclic_kernel(p, flow: float) -> np.ndarray:
         raise ValueError(f"p must have every entry > 0, got min {p.min():.3g}")
     if not 0 < flow <= p.min():
         raise ValueError(f"flow must be in (0, min p] = (0, {p.min():.6g}], got {flow}")
+    # [cyclic]
     n = p.size
-    T = np.diag(1.0 - flow / p)
+    T = np.diag(1.0 - flow / p)  # C(x | x) = 1 - gamma / p(x)
+    # C(x + 1 | x) = gamma / p(x), with state n - 1 followed by state 0
     T[np.arange(n), (np.arange(n) + 1) % n] += flow / p
     return T
+    # [/cyclic]
 
 
 def independent_kernel(p) -> np.ndarray:
     """The kernel that ignores its state, ``T(y|x) = p(y)`` (every row equals ``p``): one step reaches ``p``.
 
-    This is the course's "T = const" case; it gives *strict* contraction (to 0) for every ``q != p``.
+    This is the "T = const" case of the proof that comes with the PKU MCMC problem set (``book/intro.md``,
+    "About the sources"); it gives *strict* contraction (to 0) for every ``q != p``.
     """
     p = check_distribution(p)
     return np.tile(p, (p.size, 1))
@@ -350,9 +359,14 @@ def kl_contraction_is_equality(q, p, T, rtol: float = 1e-9) -> bool:
         raise ValueError(f"p must have every entry > 0, got min {p.min():.3g}")
     if not is_stationary(p, T, atol=1e-8):
         raise ValueError("T must keep p invariant (p T = p); the contraction theorem assumes it")
-    ratio = q / p
+    # [equality]
+    ratio = q / p  # r = q / p
     for y in range(p.size):
-        predecessors = ratio[T[:, y] > 0]
-        if predecessors.size and predecessors.max() - predecessors.min() > rtol * max(1.0, predecessors.max()):
-            return False
+        predecessors = ratio[T[:, y] > 0]  # r on pred(y) = {x : T(y|x) > 0}
+        if predecessors.size == 0:
+            continue
+        spread = predecessors.max() - predecessors.min()
+        if spread > rtol * max(1.0, predecessors.max()):
+            return False  # r is not constant on pred(y): Jensen is strict at y
     return True
+    # [/equality]
