@@ -148,7 +148,7 @@ class ClaimError(AssertionError):
     """A claim the text makes about a result did not hold."""
 
 
-def claim(condition, message: str) -> None:
+def claim(condition, message: str, *, datasets: tuple[str, ...] | None = None) -> None:
     """State a claim about a trained result: asserted, or reported as skipped under ``FLOWEDU_SMOKE``.
 
     Use it for every number or comparison that depends on how long something trained (thresholds,
@@ -158,12 +158,22 @@ def claim(condition, message: str) -> None:
     Args:
         condition: the claim's truth value (a bool, or anything ``bool()`` accepts, e.g. a 0-d tensor).
         message: the claim in words with its numbers, e.g. ``f"test NLL {nll:.3f} < 1.9"``.
+        datasets: the image data sets the claim was measured on; on any other data set (the one
+            :func:`setup` was given) it is printed with its outcome, not asserted.
 
     Raises:
         ClaimError: when the claim was checked and does not hold.
     """
     if not isinstance(message, str) or not message:
         raise ValueError("message must be a non-empty string saying what is claimed")
+    if datasets is not None:
+        if isinstance(datasets, str) or not all(d in IMAGE_DATASETS for d in datasets):
+            raise ValueError(f"datasets must be a tuple of {', '.join(IMAGE_DATASETS)}, got {datasets!r}")
+        dataset = _session.get("dataset") or default_dataset()
+        if dataset not in datasets:
+            outcome = "holds" if bool(condition) else "DOES NOT HOLD"
+            print(f"[claim not asserted on {dataset}: measured on {', '.join(datasets)} only] {message}: {outcome}")
+            return
     if is_smoke():
         print(f"[claim skipped: {SMOKE_ENV}=1 caps the training, so this result is not expected] {message}")
         return

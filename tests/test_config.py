@@ -206,3 +206,16 @@ def test_progress_bars_follow_tqdm_disable(monkeypatch):
     assert config.progress_enabled() and not config.progress_enabled(False)
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert not config.progress_enabled(True)
+
+
+def test_a_claim_measured_on_some_data_sets_is_only_reported_on_others(monkeypatch, capsys):
+    monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
+    monkeypatch.setitem(config._session, "dataset", "fashion-mnist")
+    config.claim(False, "FCD falls 4x", datasets=("digits",))
+    out = capsys.readouterr().out
+    assert "not asserted on fashion-mnist: measured on digits only] FCD falls 4x: DOES NOT HOLD" in out
+    monkeypatch.setitem(config._session, "dataset", "digits")
+    with pytest.raises(config.ClaimError):
+        config.claim(False, "FCD falls 4x", datasets=("digits",))
+    with pytest.raises(ValueError, match="datasets must be"):
+        config.claim(True, "x", datasets="digits")

@@ -96,3 +96,54 @@ def test_classifier_learns_and_round_trips(tmp_path):
     loaded = ClassifierFeatures.load(path)
     torch.testing.assert_close(loaded.features(x_test[:20]), clf.features(x_test[:20]))
     assert clf.features(x_test[:5]).shape == (5, 32) and clf.probs(x_test[:5]).shape == (5, 10)
+
+
+def test_frechet_distance_is_a_squared_w2_not_a_metric():
+    # 1-D Gaussians: FD = (μa − μb)² + (σa − σb)² = W2². FD breaks the triangle inequality; its root does not.
+    def fd(mu_a, s_a, mu_b, s_b):
+        return frechet_distance_gaussians(np.array([mu_a]), np.array([[s_a**2]]),
+                                          np.array([mu_b]), np.array([[s_b**2]]))
+
+    assert fd(0.0, 1.0, 3.0, 2.0) == pytest.approx(9.0 + 1.0)
+    a, b, c = (0.0, 0.1), (1.0, 0.1), (2.0, 0.1)
+    assert fd(*a, *c) > fd(*a, *b) + fd(*b, *c)  # 4 > 1 + 1
+    assert np.sqrt(fd(*a, *c)) <= np.sqrt(fd(*a, *b)) + np.sqrt(fd(*b, *c)) + 1e-12
+
+
+class _FakeFID:
+    """Stands in for torchmetrics' metric: records what it was given."""
+
+    def __init__(self):
+        self.real, self.fake, self.resets = [], [], 0
+
+    def update(self, x, real):
+        (self.real if real else self.fake).append(x.clone())
+
+    def reset(self):  # reset_real_features=False: only the generated side
+        self.fake, self.resets = [], self.resets + 1
+
+    def compute(self):
+        return torch.tensor(float(sum(len(x) for x in self.fake)))
+
+
+def test_inception_fid_batches_grey_images_into_three_channels_and_keeps_the_real_side():
+    from flowedu.metrics import InceptionFID
+
+    real, fake = torch.rand(7, 1, 8, 8), torch.rand(5, 1, 8, 8) * 2
+    fid = InceptionFID(_FakeFID(), real, batch_size=3)
+    assert [len(x) for x in fid.metric.real] == [3, 3, 1] and fid.metric.real[0].shape[1] == 3
+    assert fid(fake) == 5.0 and fid(fake[:2]) == 2.0 and fid.metric.resets == 2
+    assert len(fid.metric.real) == 3 and all(x.max() <= 1 for x in fid.metric.fake)
+    with pytest.raises(ValueError, match="x_fake"):
+        fid(torch.rand(5, 2, 8, 8))
+
+
+def test_load_inception_fid_says_what_is_missing():
+    import importlib.util
+
+    from flowedu.metrics import load_inception_fid
+
+    if importlib.util.find_spec("torchmetrics") is not None:
+        pytest.skip("torchmetrics is installed here")
+    fid, reason = load_inception_fid(torch.rand(4, 1, 8, 8))
+    assert fid is None and "torchmetrics" in reason and "pip install" in reason

@@ -1,4 +1,5 @@
-"""Checks for ``notebooks/dirac_gan.ipynb``: the R1 penalty and the EMA step."""
+"""Checks for the GAN chapter (``book/gan.md``): the R1 penalty and the EMA step (``dirac_gan``), the
+VAE-GAN objective per example (``gan_images``), the support check of samples (``gan_moons``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from flowedu.checks.core import check_close, check_function
 
-__all__ = ["check_r1_penalty", "check_ema_update"]
+__all__ = ["check_r1_penalty", "check_ema_update", "check_vae_gan_objective", "check_fraction_far"]
 
 
 def check_r1_penalty(r1_penalty: Callable) -> None:
@@ -54,3 +55,45 @@ def check_ema_update(ema_update: Callable) -> None:
     check_function(ema_update, reference, cases, name="ema_update")
     if not torch.equal(a, a_before):
         raise AssertionError("ema_update: modified `average` in place; return a new tensor instead")
+
+
+def check_fraction_far(fraction_far: Callable) -> None:
+    """Check ``fraction_far(points, reference, radius)``: the fraction of ``points`` farther than ``radius``
+    from every point of ``reference``, against flowedu's reference.
+
+    Cases: a hand-made one (a point at exactly ``radius`` is *not* farther), a sample against itself
+    (0), and random 2-D and 5-D samples. The random numbers come from a local generator.
+    """
+    from flowedu.gan.evaluation import fraction_far as reference
+
+    g = torch.Generator().manual_seed(0)
+    hand = (torch.tensor([[0.05, 0.0], [0.5, 0.0], [1.0, 0.3], [3.0, 3.0]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    a2, b2 = torch.randn(300, 2, generator=g), torch.randn(200, 2, generator=g) + 0.5
+    a5, b5 = torch.randn(100, 5, generator=g), torch.randn(400, 5, generator=g)
+    cases = [(*hand, 0.25), (*hand, 0.5), (a2, a2, 0.01), (a2, b2, 0.2), (b2, a2, 0.2), (a5, b5, 1.5)]
+    check_function(lambda a, b, r: torch.as_tensor(float(fraction_far(a, b, r)), dtype=torch.float64),
+                   lambda a, b, r: torch.as_tensor(reference(a, b, r), dtype=torch.float64),
+                   cases, name="fraction_far", rtol=0, atol=1e-12)
+
+
+def check_vae_gan_objective(vae_gan_objective: Callable) -> None:
+    """Check ``vae_gan_objective(neg_elbo, adv, adv_weight)`` = ``mean_b(−ELBO_b) + w · mean_b Σ_p ℓ_bp``.
+
+    Cases: one adversarial loss per image (``adv`` ``[B]``), a per-pixel map (``[B, 1, 4, 4]``), weight 0,
+    and the course's batch-summed form, which must *not* be what is computed. Values and the gradient
+    with respect to both inputs are compared with flowedu's reference. Local random numbers only.
+    """
+    from flowedu.gan.vae_gan import vae_gan_objective as reference
+
+    g = torch.Generator().manual_seed(0)
+    neg_elbo = 80 + 10 * torch.rand(8, generator=g, dtype=torch.float64)
+    per_image = torch.rand(8, generator=g, dtype=torch.float64)
+    per_pixel = torch.rand(8, 1, 4, 4, generator=g, dtype=torch.float64)
+    cases = [(neg_elbo, per_image, 10.0), (neg_elbo, per_pixel, 0.5), (neg_elbo, per_image, 0.0)]
+    check_function(vae_gan_objective, reference, cases, name="vae_gan_objective", rtol=1e-10, atol=1e-10)
+    a, b = neg_elbo.clone().requires_grad_(True), per_pixel.clone().requires_grad_(True)
+    grads = torch.autograd.grad(vae_gan_objective(a, b, 0.5), (a, b))
+    expected = torch.autograd.grad(reference(a, b, 0.5), (a, b))
+    for name, got, want in zip(("neg_elbo", "adv"), grads, expected, strict=True):
+        check_close(got, want, f"gradient of vae_gan_objective w.r.t. {name}", rtol=1e-10, atol=1e-12)
+    print("vae_gan_objective: values and gradients agree with the reference (both terms per example).")

@@ -43,6 +43,7 @@ __all__ = [
 DIRAC_LOSSES = ("jsd", "w1")
 DIRAC_REGULARIZERS = ("none", "r1", "gp")
 UPDATES = ("simultaneous", "alternating")
+EMA_ON = ("all", "generator")
 
 
 def _check(loss: str, reg: str = "none", gamma: float = 0.0) -> float:
@@ -93,28 +94,41 @@ def dirac_value(params: torch.Tensor, loss: str) -> torch.Tensor:
 
 
 def dirac_vector_field(
-    theta: torch.Tensor, psi: torch.Tensor, loss: str, reg: str = "none", gamma: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+    theta: torch.Tensor,
+    psi: torch.Tensor,
+    loss: str,
+    reg: str = "none",
+    gamma: float = 0.0,
+    psi1: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, ...]:
     """The closed-form vector field ``v = (−ψ f'(ψθ), θ f'(ψθ) − R'(ψ))`` (critic without bias).
+
+    With a bias (the course's critic ``D(x) = ψ x + ψ_1``, pass ``psi1``) the value is
+    ``f(ψθ + ψ_1) + f(−ψ_1)`` and the field has a third component
+    ``v_{ψ_1} = f'(ψθ + ψ_1) − f'(−ψ_1)``; the penalties do not involve ``ψ_1`` (``∇_x D = ψ``).
 
     Args:
         theta, psi: tensors of the same (broadcastable) shape, e.g. a grid for a quiver plot.
         loss: "jsd" or "w1".
         reg: "none", "r1" (``R = (γ/2)ψ²``) or "gp" (``R = γ(|ψ| − 1)²``).
         gamma: the regularizer's coefficient (γ or λ) >= 0.
+        psi1: the critic's bias ψ_1 (same shape), or ``None`` for the critic without bias.
 
     Returns:
-        ``(v_theta, v_psi)``, each of the broadcast shape.
+        ``(v_theta, v_psi)``, or ``(v_theta, v_psi, v_psi1)`` with a bias, each of the broadcast shape.
     """
     gamma = _check(loss, reg, gamma)
-    fp = f_prime(psi * theta, loss)
+    logit = psi * theta if psi1 is None else psi * theta + psi1  # D(θ), the critic at the generated point
+    fp = f_prime(logit, loss)
     v_theta = -psi * fp
     v_psi = theta * fp
     if reg == "r1":
-        v_psi = v_psi - gamma * psi
+        v_psi = v_psi - gamma * psi  # −R'(ψ), R = (γ/2) ψ²
     elif reg == "gp":
-        v_psi = v_psi - 2 * gamma * (psi.abs() - 1) * torch.sign(psi)
-    return v_theta, v_psi
+        v_psi = v_psi - 2 * gamma * (psi.abs() - 1) * torch.sign(psi)  # −R'(ψ), R = γ(|ψ| − 1)², sign(0) = 0
+    if psi1 is None:
+        return v_theta, v_psi
+    return v_theta, v_psi, fp - f_prime(-psi1, loss)
 
 
 def dirac_vector_field_autograd(params: torch.Tensor, loss: str, reg: str = "none", gamma: float = 0.0) -> torch.Tensor:
@@ -207,6 +221,8 @@ def simulate_dirac(
     n_steps: int = 500,
     start: Sequence[float] = (1.0, 1.0),
     ema_beta: float | None = None,
+    bias: bool = False,
+    ema_on: str = "all",
 ) -> dict:
     """Gradient descent–ascent on the Dirac-GAN with the closed-form field.
 
@@ -218,12 +234,17 @@ def simulate_dirac(
         update: "simultaneous" or "alternating".
         step: the step size h > 0.
         n_steps: number of updates (a positive integer).
-        start: (θ_0, ψ_0).
+        start: (θ_0, ψ_0), or (θ_0, ψ_0, ψ_1) with ``bias``; with ``bias`` and two numbers, ψ_1 starts at 0.
         ema_beta: if given (in [0, 1)), also return the EMA of the iterates, started at ``start``.
+        bias: the course's critic ``D(x) = ψ x + ψ_1`` (a third parameter) instead of ``ψ x``.
+        ema_on: "all" (the book: average every parameter) or "generator" (the course: average θ only;
+            the critic's parameters of ``ema_path`` are the raw iterates).
 
     Returns:
-        dict with ``path`` ``[n_steps + 1, 2]`` float64 (θ, ψ) and, with ``ema_beta``, ``ema_path``
-        of the same shape; ``final_distance`` (to (0, 0)) of the iterate and, if any, of the EMA.
+        dict with ``path`` ``[n_steps + 1, P]`` float64 (θ, ψ[, ψ_1]), P = 2 or 3, and, with ``ema_beta``,
+        ``ema_path`` of the same shape; ``final_distance`` (the norm of the last point, the distance to
+        the equilibrium 0) and ``generator_distance`` (``|θ|``, the generator's distance to the data)
+        of the iterate and, if any, of the EMA (``ema_final_distance``, ``ema_generator_distance``).
     """
     gamma = _check(loss, reg, gamma)
     if update not in UPDATES:
@@ -234,28 +255,48 @@ def simulate_dirac(
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
     if ema_beta is not None:
         ema_beta = _check_beta(ema_beta)
+    if ema_on not in EMA_ON:
+        raise ValueError(f"ema_on must be one of {', '.join(EMA_ON)}, got {ema_on!r}")
     p = torch.as_tensor(start, dtype=torch.float64).clone()
-    if p.shape != (2,):
-        raise ValueError(f"start must be (theta, psi), got shape {tuple(p.shape)}")
-    path = torch.empty(n_steps + 1, 2, dtype=torch.float64)
+    if bias and p.shape == (2,):
+        p = torch.cat([p, p.new_zeros(1)])
+    n_params = 3 if bias else 2
+    if p.shape != (n_params,):
+        expected = "(theta, psi) or (theta, psi, psi1)" if bias else "(theta, psi)"
+        raise ValueError(f"start must be {expected}, got shape {tuple(p.shape)}")
+    path = torch.empty(n_steps + 1, n_params, dtype=torch.float64)
     path[0] = p
     theta, psi = p[0], p[1]
+    psi1 = p[2] if bias else None
+
+    def field(theta, psi, psi1):
+        v = dirac_vector_field(theta, psi, loss, reg, gamma, psi1)
+        return v if bias else (*v, None)
+
     for t in range(1, n_steps + 1):
         if update == "simultaneous":
-            v_theta, v_psi = dirac_vector_field(theta, psi, loss, reg, gamma)
+            v_theta, v_psi, v_psi1 = field(theta, psi, psi1)
             theta, psi = theta + step * v_theta, psi + step * v_psi
+            psi1 = psi1 + step * v_psi1 if bias else None
         else:
-            psi = psi + step * dirac_vector_field(theta, psi, loss, reg, gamma)[1]
-            theta = theta + step * dirac_vector_field(theta, psi, loss, reg, gamma)[0]
+            _, v_psi, v_psi1 = field(theta, psi, psi1)  # the critic moves first ...
+            psi = psi + step * v_psi
+            psi1 = psi1 + step * v_psi1 if bias else None
+            theta = theta + step * field(theta, psi, psi1)[0]  # ... then the generator, against the new critic
         path[t, 0], path[t, 1] = theta, psi
+        if bias:
+            path[t, 2] = psi1
     if not torch.isfinite(path).all():
         raise FloatingPointError(f"the iterates overflowed ({loss}, {reg}, gamma={gamma}, step={step})")
-    out = {"path": path, "final_distance": float(path[-1].norm())}
+    out = {"path": path, "final_distance": float(path[-1].norm()), "generator_distance": float(path[-1, 0].abs())}
     if ema_beta is not None:
-        ema = torch.empty_like(path)
-        ema[0] = path[0]
+        rows = path.tolist()  # the recursion on Python floats (float64, as the tensor ops would be)
+        averaged = range(n_params) if ema_on == "all" else range(1)  # "generator": the critic stays raw
         for t in range(1, n_steps + 1):
-            ema[t] = ema_beta * ema[t - 1] + (1 - ema_beta) * path[t]
+            for j in averaged:
+                rows[t][j] = ema_beta * rows[t - 1][j] + (1 - ema_beta) * rows[t][j]
+        ema = torch.tensor(rows, dtype=torch.float64)
         out["ema_path"] = ema
         out["ema_final_distance"] = float(ema[-1].norm())
+        out["ema_generator_distance"] = float(ema[-1, 0].abs())
     return out

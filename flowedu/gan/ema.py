@@ -2,15 +2,21 @@
 
 ``θ̄_t = β θ̄_{t−1} + (1 − β) θ_t`` (Yazıcı et al. 2019, arXiv:1806.04498; β = 0.999 is a common
 choice for image GANs). The average is used for evaluation only: training continues on θ.
+
+For an iterate whose error behaves like ``r^t`` (turning by ω per step), the EMA's error behaves like
+``max(r, β)^t``: for ``r < β`` it lags (decays like ``β^t``), for ``r > β`` it follows the iterate at the
+ratio :func:`ema_gain` (derived in ``book/gan.md``).
 """
 
 from __future__ import annotations
 
+import cmath
 import copy
+import math
 
 import torch
 
-__all__ = ["ema_update", "EMA"]
+__all__ = ["ema_update", "ema_gain", "EMA"]
 
 
 def _check_beta(beta: float) -> float:
@@ -37,6 +43,35 @@ def ema_update(average: torch.Tensor, value: torch.Tensor, beta: float) -> torch
             f"average and value must have the same shape, got {tuple(average.shape)} and {tuple(value.shape)}"
         )
     return beta * average + (1.0 - beta) * value
+
+
+def ema_gain(beta: float, r: float = 1.0, omega: float = 0.0) -> float:
+    """The limit of ``|EMA error| / |iterate error|`` for an iterate ``p_t = r^t e^{iωt} p_0`` with ``r > β``.
+
+    With ``z = r e^{iω}``, the EMA started at ``p_0`` is ``p̄_t = β^t p_0 + (1 − β) z (z^t − β^t) / (z − β)``.
+    For ``r > β`` the ``β^t`` terms die out relative to ``z^t`` and ``p̄_t / p_t → (1 − β) / (1 − β/z)``,
+    whose modulus is returned: below 1 when the rotation ω is large enough (the average is closer to
+    the centre than the iterate), above 1 without rotation (ω = 0: ``r(1 − β)/(r − β) > 1`` for
+    ``r < 1``, the average lags). For ``r < β`` there is no finite limit: the EMA's error decays like
+    ``β^t`` while the iterate's decays like ``r^t``. For ``r = 1`` this is the filter factor
+    ``(1 − β)/|1 − β e^{−iω}|`` of an orbit at a fixed radius.
+
+    Args:
+        beta: the EMA's β in [0, 1).
+        r: the iterate's contraction per step, ``r > β`` (finite).
+        omega: its turning angle per step in radians.
+
+    Returns:
+        The ratio, a positive float.
+    """
+    beta = _check_beta(beta)
+    r, omega = float(r), float(omega)
+    if not (math.isfinite(r) and r > beta):
+        raise ValueError(f"r must be a finite number > beta = {beta} (for r < beta the EMA error decays like "
+                         f"beta^t and the ratio has no limit), got {r}")
+    if not math.isfinite(omega):
+        raise ValueError(f"omega must be finite, got {omega}")
+    return (1 - beta) / abs(1 - (beta / r) * cmath.exp(-1j * omega))
 
 
 class EMA:

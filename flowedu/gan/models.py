@@ -1,19 +1,32 @@
-"""Small DCGAN-style generator and critic (Radford, Metz & Chintala 2016, arXiv:1511.06434).
+"""GAN generators and critics (``book/gan.md``): small DCGAN-style networks for images, MLPs for 2-D data.
 
-Sizes: 8×8 (scikit-learn digits, quick mode), 28×28 (MNIST, Fashion-MNIST) and 32×32 (CIFAR-10).
-Both halve/double the resolution twice with 4×4 (transposed) convolutions of stride 2. The critic has
-no batch normalisation, so that gradient penalties (R1, GP), which treat examples independently,
-mean what they say; ``spectral_norm=True`` wraps every layer in
-``torch.nn.utils.parametrizations.spectral_norm`` (Miyato et al. 2018, arXiv:1802.05957).
+DCGAN-style (Radford, Metz & Chintala 2016, arXiv:1511.06434) sizes: 8×8 (scikit-learn digits, quick
+mode), 28×28 (MNIST, Fashion-MNIST) and 32×32 (CIFAR-10). Both halve/double the resolution twice with
+4×4 (transposed) convolutions of stride 2. The critics have no batch normalisation, so that gradient
+penalties (R1, GP), which treat examples independently, mean what they say; ``spectral_norm=True``
+wraps every layer in ``torch.nn.utils.parametrizations.spectral_norm`` (Miyato et al. 2018,
+arXiv:1802.05957).
+
+:class:`RewrappedSpectralNorm` is the course's hand-written spectral norm, kept WRONG on purpose so that
+the notebook can measure what it does (only the biases train).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-__all__ = ["DCGANGenerator", "DCGANCritic", "sample_latent"]
+__all__ = [
+    "DCGANGenerator",
+    "DCGANCritic",
+    "MLPGenerator",
+    "MLPCritic",
+    "RewrappedSpectralNorm",
+    "rewrapped_spectral_norm",
+    "sample_latent",
+]
 
 SIZES = (8, 28, 32)
 
@@ -100,6 +113,105 @@ class DCGANCritic(nn.Module):
             shape = ", ".join(map(str, self.image_shape))
             raise ValueError(f"x must have shape [batch, {shape}], got {tuple(x.shape)}")
         return self.net(x).squeeze(1)
+
+
+class MLPGenerator(nn.Module):
+    """``G_θ: z [batch, latent_dim] -> x [batch, data_dim]``, an MLP with ReLU (for 2-D toy data).
+
+    Args:
+        latent_dim: dimension of z ~ N(0, I).
+        data_dim: dimension of x.
+        hidden: width of each hidden layer.
+        n_hidden: number of hidden layers (>= 1).
+    """
+
+    def __init__(self, latent_dim: int = 2, data_dim: int = 2, hidden: int = 128, n_hidden: int = 2):
+        super().__init__()
+        self.latent_dim = _check_positive(latent_dim, "latent_dim")
+        self.data_dim = _check_positive(data_dim, "data_dim")
+        sizes = [latent_dim] + [_check_positive(hidden, "hidden")] * _check_positive(n_hidden, "n_hidden")
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], data_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape [batch, {self.latent_dim}], got {tuple(z.shape)}")
+        return self.net(z)
+
+
+class MLPCritic(nn.Module):
+    """``D_ψ: x [batch, data_dim] -> score [batch]``, an MLP with LeakyReLU(0.2), no normalisation.
+
+    Args:
+        data_dim: dimension of x.
+        hidden: width of each hidden layer.
+        n_hidden: number of hidden layers (>= 1).
+        spectral_norm: wrap every linear layer in ``torch.nn.utils.parametrizations.spectral_norm``.
+    """
+
+    def __init__(self, data_dim: int = 2, hidden: int = 128, n_hidden: int = 2, spectral_norm: bool = False):
+        super().__init__()
+        self.data_dim = _check_positive(data_dim, "data_dim")
+        wrap = _sn if spectral_norm else (lambda layer: layer)
+        sizes = [data_dim] + [_check_positive(hidden, "hidden")] * _check_positive(n_hidden, "n_hidden")
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [wrap(nn.Linear(a, b)), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, wrap(nn.Linear(sizes[-1], 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.data_dim:
+            raise ValueError(f"x must have shape [batch, {self.data_dim}], got {tuple(x.shape)}")
+        return self.net(x).squeeze(1)
+
+
+class RewrappedSpectralNorm(nn.Module):
+    """WRONG, kept as the course's mistake: a hand-written spectral norm that trains only the bias.
+
+    Each forward pass estimates σ(W) by one power-iteration step and then *replaces* the layer's
+    weight by a new parameter, ``layer.weight = nn.Parameter(W / σ)``. A new ``nn.Parameter`` is a
+    fresh leaf: the optimiser, built before the forward pass, holds the old weight tensor, which no
+    longer takes part in the computation and never receives a gradient. So the weights keep their
+    (normalised) initial values for ever, and only the biases learn. The right way is a
+    parametrization, ``torch.nn.utils.parametrizations.spectral_norm``, which recomputes ``W / σ(W)``
+    from the trained tensor in every pass (``DCGANCritic(spectral_norm=True)``).
+
+    Args:
+        layer: an ``nn.Linear`` or ``nn.Conv2d`` (its weight reshaped to ``[out, -1]``).
+    """
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        if not isinstance(layer, (nn.Linear, nn.Conv2d)):
+            raise ValueError(f"layer must be an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
+        self.layer = layer
+        u = torch.randn(layer.weight.shape[0], generator=torch.Generator().manual_seed(0))
+        self.register_buffer("u", F.normalize(u, dim=0).to(layer.weight.device, layer.weight.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.layer.weight
+        matrix = weight.detach().reshape(weight.shape[0], -1)
+        with torch.no_grad():  # one power-iteration step: v = Wᵀu/‖Wᵀu‖, u = Wv/‖Wv‖, σ = uᵀWv
+            v = F.normalize(matrix.T @ self.u, dim=0)
+            self.u.copy_(F.normalize(matrix @ v, dim=0))
+        sigma = self.u @ matrix @ v
+        self.layer.weight = nn.Parameter(weight / sigma)  # BUG: a fresh leaf, unknown to the optimiser
+        return self.layer(x)
+
+
+def rewrapped_spectral_norm(module: nn.Module) -> nn.Module:
+    """WRONG on purpose: wrap every ``nn.Linear``/``nn.Conv2d`` of ``module`` in :class:`RewrappedSpectralNorm`.
+
+    Returns the same module, changed in place (for the notebook's measurement of the course's bug).
+    """
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Linear, nn.Conv2d)):
+            setattr(module, name, RewrappedSpectralNorm(child))
+        else:
+            rewrapped_spectral_norm(child)
+    return module
 
 
 def sample_latent(n: int, latent_dim: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:

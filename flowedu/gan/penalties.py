@@ -76,8 +76,10 @@ def gradient_penalty(
     """WGAN-GP penalty (Gulrajani et al. 2017, arXiv:1704.00028): ``λ E_{x̂} (‖∇_x D(x̂)‖ − 1)²``.
 
     ``x̂ = ε x_real + (1 − ε) x_fake`` with ``ε ~ U[0, 1]`` drawn per example. It pushes the gradient
-    norm toward 1 (a soft 1-Lipschitz constraint) rather than toward 0, which is why it has no
-    equilibrium at a critic that is flat on the data (see the Dirac-GAN in ``book/gan.md``).
+    norm toward 1 (a soft 1-Lipschitz constraint) rather than toward 0, which is why a critic that is
+    flat on the data is not an attracting equilibrium: in the Dirac-GAN the field jumps by 4λ across
+    ψ = 0 and pushes every nearby critic away from flat (``book/gan.md``). The norm's gradient at a
+    zero input gradient is taken as 0 (autograd's convention).
 
     Args:
         critic: ``x [batch, ...] -> D(x) [batch]`` (or ``[batch, 1]``).

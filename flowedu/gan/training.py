@@ -1,5 +1,9 @@
 """The GAN training loop: JSD (non-saturating) or W1 losses, R1/GP penalties, n critic steps,
-simultaneous or alternating updates, generator EMA, periodic evaluation."""
+simultaneous or alternating updates, generator EMA, periodic evaluation (``book/gan.md``).
+
+The per-step losses stay on the training device and are read back in bulk at the evaluation points and
+at the end, so a GPU is not made to wait for the host once per step.
+"""
 
 from __future__ import annotations
 
@@ -34,13 +38,21 @@ def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor, loss: str) -> torch.
     raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
 
 
-def generator_loss(d_fake: torch.Tensor, loss: str) -> torch.Tensor:
-    """The generator's loss: non-saturating ``E softplus(−D(G(z)))`` for "jsd", ``−E D(G(z))`` for "w1"."""
+def generator_loss(d_fake: torch.Tensor, loss: str, per_example: bool = False) -> torch.Tensor:
+    """The generator's loss: non-saturating ``E softplus(−D(G(z)))`` for "jsd", ``−E D(G(z))`` for "w1".
+
+    Args:
+        d_fake: the critic's scores ``[batch]`` of generated samples.
+        loss: "jsd" or "w1".
+        per_example: return the ``[batch]`` terms instead of their mean.
+    """
     if loss == "jsd":
-        return F.softplus(-d_fake).mean()
-    if loss == "w1":
-        return -d_fake.mean()
-    raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
+        terms = F.softplus(-d_fake)
+    elif loss == "w1":
+        terms = -d_fake
+    else:
+        raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
+    return terms if per_example else terms.mean()
 
 
 def _penalty(critic, x_real, x_fake, reg, gamma, rng):
@@ -52,8 +64,19 @@ def _penalty(critic, x_real, x_fake, reg, gamma, rng):
 
 
 def _cycle(x: torch.Tensor, batch_size: int, rng: torch.Generator):
+    """Mini-batches without end: a fresh random order each pass (the last partial batch is dropped)."""
+    if batch_size > len(x):
+        raise ValueError(f"batch_size must be <= len(x_train) = {len(x)}, got {batch_size}")
     while True:
         yield from data.batches(x, batch_size, generator=rng, drop_last=True)
+
+
+def _check_finite(losses: dict[str, torch.Tensor], done: int, what: str) -> None:
+    """Raise at the first step (1-based) among the first ``done`` whose loss is not finite (one host read)."""
+    finite = torch.stack([v[:done] for v in losses.values()]).isfinite().all(0)
+    if not bool(finite.all()):
+        first = int((~finite).nonzero()[0, 0]) + 1
+        raise FloatingPointError(f"the losses became non-finite at step {first} ({what}); lower lr")
 
 
 def train_gan(
@@ -72,6 +95,7 @@ def train_gan(
     ema_beta: float | None = None,
     evaluate: Callable[[torch.nn.Module], dict] | None = None,
     eval_every: int = 0,
+    keep_best: str | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
@@ -84,7 +108,7 @@ def train_gan(
     Args:
         generator: ``z [batch, latent_dim] -> x``; must have ``latent_dim``.
         critic: ``x -> [batch]`` scores.
-        x_train: real data ``[n, C, H, W]`` on the training device.
+        x_train: real data ``[n, ...]`` (images ``[n, C, H, W]`` or points ``[n, d]``) on the training device.
         n_steps: generator updates (positive integer).
         loss: "jsd" (non-saturating) or "w1".
         reg: "none", "r1" (``(γ/2) E‖∇D(x)‖²`` on real data) or "gp" (``γ E(‖∇D(x̂)‖ − 1)²``).
@@ -96,12 +120,19 @@ def train_gan(
         evaluate: ``module -> dict of numbers``, called every ``eval_every`` steps and at the end on
             the generator (and, if any, on its EMA; keys prefixed ``ema_``), in eval mode.
         eval_every: evaluation period in steps (0: only at the end, if ``evaluate`` is given).
+        keep_best: a key of ``evaluate``'s dict (lower is better, e.g. ``"fcd"``): keep a copy of the
+            raw generator's state at its best evaluation (what "best during training" reports).
         seed: seeds the batches, the latents and the GP's interpolation.
         progress: show a tqdm bar.
 
     Returns:
-        dict with ``d_loss`` and ``g_loss`` (lists, one per step; ``d_loss`` without the penalty),
-        ``evals`` (list of dicts with ``step``), ``ema`` (the :class:`EMA` or ``None``).
+        dict with ``d_loss`` and ``g_loss`` (lists, one float per step; ``d_loss`` without the penalty),
+        ``evals`` (list of dicts with ``step``), ``ema`` (the :class:`EMA` or ``None``) and, with
+        ``keep_best``, ``best`` = ``{"step", "value", "state"}`` (``state``: a ``state_dict`` copy).
+
+    Raises:
+        FloatingPointError: when a loss becomes non-finite (checked at every evaluation and at the
+            end, naming the first bad step).
     """
     if loss not in GAN_LOSSES:
         raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
@@ -119,6 +150,8 @@ def train_gan(
         raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
     if not 0 < lr < float("inf"):
         raise ValueError(f"lr must be > 0, got {lr}")
+    if keep_best is not None and evaluate is None:
+        raise ValueError("keep_best needs an evaluate function")
     if batch_size > len(x_train):
         raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
 
@@ -128,9 +161,13 @@ def train_gan(
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
     ema = EMA(generator, ema_beta) if ema_beta is not None else None
-    history = {"d_loss": [], "g_loss": [], "evals": [], "ema": ema}
+    # Per-step losses stay on the device; they are read back at the evaluation points and at the end.
+    losses = {key: torch.full((n_steps,), float("nan"), device=device) for key in ("d_loss", "g_loss")}
+    history = {"evals": [], "ema": ema}
+    what = f"{loss}+{reg}"
 
     def run_eval(step):
+        _check_finite(losses, step, what)
         if evaluate is None:
             return
         generator.eval()
@@ -140,13 +177,19 @@ def train_gan(
                 record.update({f"ema_{k}": v for k, v in evaluate(ema.module).items()})
         generator.train()
         history["evals"].append(record)
+        if keep_best is not None:
+            if keep_best not in record:
+                raise ValueError(f"keep_best must be a key of evaluate's result, got {keep_best!r}")
+            if "best" not in history or record[keep_best] < history["best"]["value"]:
+                state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+                history["best"] = {"step": step, "value": record[keep_best], "state": state}
 
     def latent():
         return sample_latent(batch_size, generator.latent_dim, device, rng)
 
     generator.train()
     critic.train()
-    for step in tqdm(range(1, n_steps + 1), desc=f"{loss}+{reg}", disable=not progress, leave=False):
+    for step in tqdm(range(1, n_steps + 1), desc=what, disable=not progress, leave=False):
         if update == "alternating":
             for _ in range(n_critic):
                 x_real = next(real_batches)
@@ -176,11 +219,10 @@ def train_gan(
             opt_g.step()
         if ema is not None:
             ema.update(generator)
-        history["d_loss"].append(d_loss.item())
-        history["g_loss"].append(g_loss.item())
-        if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
-            raise FloatingPointError(f"the losses became non-finite at step {step} ({loss}+{reg})")
+        losses["d_loss"][step - 1] = d_loss.detach()
+        losses["g_loss"][step - 1] = g_loss.detach()
         if eval_every and step % eval_every == 0 and step != n_steps:
             run_eval(step)
     run_eval(n_steps)
+    history.update({key: value.cpu().tolist() for key, value in losses.items()})
     return history

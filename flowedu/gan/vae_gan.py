@@ -1,13 +1,19 @@
-"""A VAE-GAN: the decoder of a VAE (``flowedu.vae``) doubles as a GAN generator.
+"""A VAE-GAN: the decoder of a VAE (``flowedu.vae``) doubles as a GAN generator (``book/gan.md``).
 
 The VAE keeps its ELBO; a critic with spectral normalisation (Miyato et al. 2018,
 arXiv:1802.05957) learns to tell data from decoded prior samples ``E[x | z]``, ``z ~ p(z)``, and the
 decoder also receives the non-saturating generator loss, weighted by ``adv_weight``:
 
-    loss_VAE = −ELBO(x) + adv_weight · E_z softplus(−D(E[x | z])).
+    loss_VAE = −ELBO(x) + adv_weight · E_z softplus(−D(E[x | z])),
 
-This is simpler than Larsen et al. (2016, arXiv:1512.09300), who also replace the pixel likelihood by
-a feature-matching loss in the critic's features; here the likelihood (and so the ELBO) is untouched.
+both terms per example (a mean over the batch), so ``adv_weight`` means the same thing for every batch
+size (:func:`vae_gan_objective`). This is simpler than Larsen et al. (2016, arXiv:1512.09300), who also
+replace the pixel likelihood by a feature-matching loss in the critic's features; here the likelihood
+(and so the ELBO) is untouched.
+
+:func:`course_vae_gan_objective` is the course's version, kept WRONG on purpose: a batch-summed ELBO
+plus an adversarial term averaged over every entry, whose effective weight is
+:func:`effective_adversarial_weight` = ``λ / (B · P)``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,61 @@ from tqdm.auto import tqdm
 
 from flowedu import data
 from flowedu.gan.penalties import _check_coefficient
-from flowedu.gan.training import critic_loss, generator_loss
+from flowedu.gan.training import _check_finite, _cycle, critic_loss, generator_loss
 
-__all__ = ["train_vae_gan"]
+__all__ = ["train_vae_gan", "vae_gan_objective", "course_vae_gan_objective", "effective_adversarial_weight"]
+
+
+def _check_terms(neg_elbo: torch.Tensor, adv: torch.Tensor) -> None:
+    if neg_elbo.dim() != 1 or adv.dim() < 1 or len(adv) != len(neg_elbo) or len(neg_elbo) == 0:
+        raise ValueError(f"neg_elbo must be [batch] and adv [batch, ...] with the same batch, "
+                         f"got {tuple(neg_elbo.shape)} and {tuple(adv.shape)}")
+
+
+def vae_gan_objective(neg_elbo: torch.Tensor, adv: torch.Tensor, adv_weight: float) -> torch.Tensor:
+    """``mean_b(−ELBO_b) + w · mean_b ℓ_b``: both terms per example, ``ℓ_b`` summed over its entries.
+
+    Args:
+        neg_elbo: ``[B]``, −ELBO of each example (a sum over its pixels), nats.
+        adv: ``[B]`` (one adversarial loss per image, e.g. ``softplus(−D(x̂))``) or ``[B, P...]``
+            (a map, e.g. per pixel or per patch; summed per image, like the ELBO's pixels).
+        adv_weight: w >= 0.
+    """
+    _check_terms(neg_elbo, adv)
+    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    return neg_elbo.mean() + adv_weight * adv.reshape(len(adv), -1).sum(1).mean()
+
+
+def course_vae_gan_objective(neg_elbo: torch.Tensor, adv: torch.Tensor, adv_weight: float) -> torch.Tensor:
+    """WRONG, kept as the course's mistake: ``Σ_b (−ELBO_b) + λ · mean over all B·P entries of ℓ``.
+
+    Dividing by B (which Adam ignores: it is invariant to the scale of the loss) gives
+    ``mean_b(−ELBO_b) + (λ / (B P)) · mean_b Σ_p ℓ_bp``, i.e. :func:`vae_gan_objective` with
+    ``w = λ / (B P)`` (:func:`effective_adversarial_weight`): the sum over the batch multiplies the
+    ELBO by B, the mean over the entries divides the adversarial term by P.
+
+    Args:
+        neg_elbo: ``[B]``; adv: ``[B]`` or ``[B, P...]``; adv_weight: λ >= 0 (as written in the code).
+    """
+    _check_terms(neg_elbo, adv)
+    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    return neg_elbo.sum() + adv_weight * adv.mean()
+
+
+def effective_adversarial_weight(adv_weight: float, batch_size: int, entries_per_example: int = 1) -> float:
+    """The per-example weight ``w = λ / (B · P)`` that :func:`course_vae_gan_objective` amounts to.
+
+    Args:
+        adv_weight: λ, the weight written in the code (>= 0).
+        batch_size: B, examples per batch (>= 1).
+        entries_per_example: P, entries of the adversarial term per example (1 for one logit per
+            image; the number of pixels or patches for a per-pixel or per-patch map).
+    """
+    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    for name, value in (("batch_size", batch_size), ("entries_per_example", entries_per_example)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return adv_weight / (batch_size * entries_per_example)
 
 
 def train_vae_gan(
@@ -38,54 +96,62 @@ def train_vae_gan(
     """Train a VAE (``elbo(x) [batch]``, ``prior.sample(n)``, ``decoder.mean(z)``) with an adversarial term.
 
     Set ``adv_weight = 0`` to get plain VAE training with the same batches and optimiser, the fair
-    baseline (the critic is then still trained, but nothing flows back from it).
+    baseline (the critic is then still trained, but nothing flows back from it). The loss of the VAE
+    is :func:`vae_gan_objective`.
 
     Args:
         vae: a :class:`flowedu.vae.VAE`.
         critic: ``x -> [batch]`` logits (e.g. ``DCGANCritic(..., spectral_norm=True)``).
-        x_train: ``[n, ...]`` training data in the VAE's format.
+        x_train: ``[n, ...]`` training data in the VAE's format, n >= ``batch_size``.
         n_steps: updates of each player (positive integer).
-        adv_weight: weight >= 0 of the generator loss in the VAE's objective.
+        adv_weight: weight w >= 0 of the generator loss in the VAE's objective (per example).
         batch_size, lr, lr_critic: mini-batch size and Adam learning rates.
         binarize: dynamic binarization for the ELBO (Bernoulli decoders); the critic always sees the
             intensities, since the decoded means it must compare them with are intensities too.
-        seed: seeds the batches, the binarization and the prior samples.
+        seed: seeds the batches, the binarization, the prior samples and the ELBO's ε (the global RNG
+            is not used, so the VAE's path does not depend on anything else drawn before).
 
     Returns:
-        dict with per-step lists ``neg_elbo``, ``d_loss``, ``g_loss``.
+        dict with per-step lists ``neg_elbo``, ``d_loss``, ``g_loss`` (read back from the device at the end).
+
+    Raises:
+        FloatingPointError: when a loss becomes non-finite (naming the first bad step).
     """
     adv_weight = _check_coefficient(adv_weight, "adv_weight")
     for name, value in (("n_steps", n_steps), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if batch_size > len(x_train):
+        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
     rng = torch.Generator().manual_seed(seed)
     opt_vae = torch.optim.Adam(vae.parameters(), lr=lr)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.999))
-    history = {"neg_elbo": [], "d_loss": [], "g_loss": []}
-
-    def batches():
-        while True:
-            yield from data.batches(x_train, batch_size, generator=rng, drop_last=True)
-
-    real = batches()
+    losses = {key: torch.full((n_steps,), float("nan"), device=x_train.device)
+              for key in ("neg_elbo", "d_loss", "g_loss")}
+    real = _cycle(x_train, batch_size, rng)
     vae.train()
     critic.train()
-    for _ in tqdm(range(n_steps), desc=f"VAE-GAN w={adv_weight:g}", disable=not progress, leave=False):
+    for step in tqdm(range(n_steps), desc=f"VAE-GAN w={adv_weight:g}", disable=not progress, leave=False):
         x = next(real)
         z = vae.prior.sample(batch_size, generator=rng).to(x.device)
         fake = vae.decoder.mean(z)
+        # The critic: data against decoded prior samples.
         d_loss = critic_loss(critic(x), critic(fake.detach()), "jsd")
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        g_loss = generator_loss(critic(fake), "jsd")
-        neg_elbo = -vae.elbo(data.bernoulli_binarize(x, rng) if binarize else x).mean()
+        # The VAE: its ELBO plus the weighted non-saturating generator loss, both per example.
+        adv = generator_loss(critic(fake), "jsd", per_example=True)
+        g_loss = adv.mean()
+        eps = torch.randn(batch_size, vae.latent_dim, generator=rng).to(x.device, x.dtype)
+        neg_elbo = -vae.elbo(data.bernoulli_binarize(x, rng) if binarize else x, eps=eps)
         opt_vae.zero_grad(set_to_none=True)
-        (neg_elbo + adv_weight * g_loss).backward()
+        vae_gan_objective(neg_elbo, adv, adv_weight).backward()
         opt_vae.step()
-        for key, value in (("neg_elbo", neg_elbo), ("d_loss", d_loss), ("g_loss", g_loss)):
-            history[key].append(value.item())
-        if not torch.isfinite(neg_elbo + g_loss):
-            raise FloatingPointError("the VAE-GAN losses became non-finite (lower lr)")
+        for key, value in (("neg_elbo", neg_elbo.mean()), ("d_loss", d_loss), ("g_loss", g_loss)):
+            losses[key][step] = value.detach()
+        if (step + 1) % 100 == 0:
+            _check_finite(losses, step + 1, "VAE-GAN")
+    _check_finite(losses, n_steps, "VAE-GAN")
     vae.eval()
-    return history
+    return {key: value.cpu().tolist() for key, value in losses.items()}

@@ -1,12 +1,15 @@
-"""Image-generation metrics: Fréchet distance of features and the Inception Score, with a small
-classifier as the feature network when Inception is not available.
+"""Image-generation metrics (``book/gan.md``): Fréchet distance of features and the Inception Score, with a
+small classifier as the feature network when Inception is not available.
 
-* Fréchet distance (Heusel et al. 2017, arXiv:1706.08500): the 2-Wasserstein distance between the
-  Gaussians fitted to two sets of features,
-  ``FD = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})``. With Inception-v3 pool features it is
-  *the* FID; with another network it is a different number on a different scale.
+* Fréchet distance (Heusel et al. 2017, arXiv:1706.08500): the *squared* 2-Wasserstein distance
+  between the Gaussians fitted to two sets of features,
+  ``FD = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}) = W_2(N(μ_a, Σ_a), N(μ_b, Σ_b))²`` (so it is
+  not itself a metric: its square root is). With Inception-v3 pool features it is *the* FID; with
+  another network it is a different number on a different scale.
 * Inception Score (Salimans et al. 2016, arXiv:1606.03498): ``IS = exp(E_x KL(p(y|x) ‖ p(y)))``, in
   ``[1, n_classes]``.
+* :func:`load_inception_fid` gives torchmetrics' Inception FID where it can run (torchmetrics with
+  torch-fidelity installed, and the Inception weights downloadable), and otherwise the reason why not.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["frechet_distance", "frechet_distance_gaussians", "inception_score", "ClassifierFeatures"]
+__all__ = [
+    "frechet_distance",
+    "frechet_distance_gaussians",
+    "inception_score",
+    "ClassifierFeatures",
+    "InceptionFID",
+    "load_inception_fid",
+]
+
+INCEPTION_INSTALL = "pip install 'torchmetrics[image]'"  # brings torch-fidelity, which holds the Inception network
 
 
 def _as_float64(x, name: str) -> np.ndarray:
@@ -71,7 +83,7 @@ def frechet_distance_gaussians(mu_a, cov_a, mu_b, cov_b) -> float:
 
 
 def frechet_distance(feats_a, feats_b) -> float:
-    """The Fréchet distance between two sets of features (FID when the features are Inception's).
+    """The Fréchet distance (a squared W_2) between two sets of features (FID when the features are Inception's).
 
     Means and unbiased covariances are computed in float64.
 
@@ -178,15 +190,17 @@ class ClassifierFeatures:
         optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.net.train()
         losses = []
-        for _ in tqdm(range(n_epochs), desc="classifier", disable=not progress, leave=False):
-            total = 0.0
+        for epoch in tqdm(range(n_epochs), desc="classifier", disable=not progress, leave=False):
+            total = torch.zeros((), device=self.device)  # summed on the device, read once per epoch
             for xb, yb in data.batches((x, y), batch_size, generator=rng):
                 loss = F.cross_entropy(self.net.head(self.net.body(xb)), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(xb)
-            losses.append(total / len(x))
+                total += loss.detach() * len(xb)
+            losses.append(total.item() / len(x))
+            if not np.isfinite(losses[-1]):
+                raise FloatingPointError(f"the classifier's loss became {losses[-1]} in epoch {epoch + 1}; lower lr")
         self.net.eval()
         return losses
 
@@ -219,3 +233,70 @@ class ClassifierFeatures:
         model.net.load_state_dict(saved["state_dict"])
         model.net.eval()
         return model
+
+
+class InceptionFID:
+    """The Inception FID of generated images against one fixed set of real images.
+
+    Wraps torchmetrics' ``FrechetInceptionDistance`` built with ``reset_real_features=False`` and
+    ``normalize=True``: the real images' Inception statistics are computed once, here; each call
+    resets only the generated side. Grey images (C = 1) are repeated to three channels; the metric
+    resizes to 299×299 itself. Build it with :func:`load_inception_fid`.
+
+    Args:
+        metric: the torchmetrics metric (anything with ``update(x, real=...)``, ``reset()``, ``compute()``).
+        x_real: real images ``[n, C, H, W]`` in [0, 1], n >= 2, C in (1, 3).
+        batch_size: images per ``update``.
+    """
+
+    def __init__(self, metric, x_real: torch.Tensor, batch_size: int = 500):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.metric, self.batch_size = metric, batch_size
+        self._update(x_real, real=True, name="x_real")
+
+    def _update(self, x: torch.Tensor, real: bool, name: str) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] not in (1, 3) or len(x) < 2:
+            raise ValueError(f"{name} must be [n >= 2, C in (1, 3), H, W], got {getattr(x, 'shape', type(x))}")
+        for i in range(0, len(x), self.batch_size):
+            batch = x[i : i + self.batch_size].clamp(0, 1)
+            self.metric.update(batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch, real=real)
+
+    def __call__(self, x_fake: torch.Tensor) -> float:
+        """The FID of ``x_fake`` ``[m, C, H, W]`` (m >= 2) against the real images."""
+        self.metric.reset()  # keeps the real statistics (reset_real_features=False)
+        self._update(x_fake, real=False, name="x_fake")
+        return float(self.metric.compute())
+
+
+def load_inception_fid(x_real: torch.Tensor, device=None, batch_size: int = 500):
+    """An :class:`InceptionFID` against ``x_real``, or the reason it cannot run here.
+
+    It needs ``torchmetrics`` with ``torch-fidelity`` (``pip install 'torchmetrics[image]'``, not a
+    dependency of flowedu) and a download of the Inception weights on first use (Colab can; an offline
+    machine cannot).
+
+    Args:
+        x_real: real images ``[n, C, H, W]`` in [0, 1] (their statistics are computed now).
+        device: where the Inception network runs.
+        batch_size: images per forward pass.
+
+    Returns:
+        ``(InceptionFID, None)`` when available, else ``(None, reason)``: one sentence saying what is
+        missing and what to install.
+    """
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+    except ImportError as err:
+        return None, (f"torchmetrics is not installed ({err.name or err}); install it with "
+                      f"{INCEPTION_INSTALL} and re-run")
+    try:
+        metric = FrechetInceptionDistance(feature=2048, reset_real_features=False, normalize=True)
+        metric = metric.to(device or "cpu")
+        return InceptionFID(metric, x_real.to(device or "cpu"), batch_size), None
+    except ModuleNotFoundError as err:
+        return None, (f"torchmetrics needs {err.name or 'torch-fidelity'} for the Inception network; "
+                      f"install it with {INCEPTION_INSTALL}")
+    except (OSError, RuntimeError, ConnectionError) as err:  # most often: no network for the Inception weights
+        return None, (f"the Inception network could not be built ({type(err).__name__}: {err}); it downloads "
+                      "its weights on first use, which needs a network connection")
