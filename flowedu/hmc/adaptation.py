@@ -45,14 +45,16 @@ class DualAveraging:
         self.h_bar, self.log_eps_bar = torch.zeros_like(step_size), torch.zeros_like(step_size)
 
     def update(self, accept_stat: torch.Tensor) -> torch.Tensor:
-        """Feed the acceptance probabilities alpha_j of one iteration; returns the next eps."""
+        """Feed alpha_j, one acceptance probability per chain; return the next eps."""
         self.j += 1
         w = 1.0 / (self.j + self.t0)
         alpha = torch.as_tensor(accept_stat, dtype=torch.float64, device=self.h_bar.device)
         self.h_bar = (1 - w) * self.h_bar + w * (self.delta - alpha)  # Hbar_j
-        self.log_eps = self.mu - math.sqrt(self.j) / self.gamma * self.h_bar  # log eps_j
+        # log eps_j
+        self.log_eps = self.mu - math.sqrt(self.j) / self.gamma * self.h_bar
         eta = self.j ** (-self.kappa)
-        self.log_eps_bar = eta * self.log_eps + (1 - eta) * self.log_eps_bar  # log epsbar_j
+        # log epsbar_j
+        self.log_eps_bar = eta * self.log_eps + (1 - eta) * self.log_eps_bar
         return self.log_eps.exp()
 
     @property

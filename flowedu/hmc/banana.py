@@ -24,7 +24,7 @@ BANANA_THETA = (0.5, math.sqrt(0.5))
 
 
 def banana_data(n: int = 100, seed: int = BANANA_SEED, theta=BANANA_THETA, sigma_y: float = 2.0) -> torch.Tensor:
-    """Simulate y_i ~ N(theta_1 + theta_2^2, sigma_y^2), i = 1..n (the course's data file is not public).
+    """Simulate y_i ~ N(theta_1 + theta_2^2, sigma_y^2), i = 1..n (the PKU MCMC problem set's data file is not public).
 
     The book uses ``banana_data(100, 2019)``: n = 100 draws at theta = (0.5, sqrt(0.5)), so that
     theta_1 + theta_2^2 = 1, with a CPU ``torch.Generator`` seeded with 2019 (reproducible across machines).
@@ -127,8 +127,8 @@ class BananaPosterior:
 
     Args:
         y: observations ``[n]``.
-        sigma_y: observation noise (> 0), 2 in the course.
-        sigma_theta: prior scale (> 0), 1 in the course.
+        sigma_y: observation noise (> 0), 2 in the PKU MCMC problem set.
+        sigma_theta: prior scale (> 0), 1 in the PKU MCMC problem set.
     """
 
     def __init__(self, y: torch.Tensor, sigma_y: float = 2.0, sigma_theta: float = 1.0):
@@ -161,10 +161,11 @@ class BananaPosterior:
         return log_lik + log_prior
 
     def grad_log_prob(self, theta: torch.Tensor) -> torch.Tensor:
-        """The gradient of :meth:`log_prob`, derived by hand: ``[..., 2]``."""
+        """The gradient of ``log_prob``, derived by hand: ``[..., 2]``."""
         self._check(theta)
         m = theta[..., 0] + theta[..., 1] ** 2
-        lam = (self.sum_y - self.n * m) / self.sigma_y**2  # lambda = n (ybar - m) / sigma_y^2
+        # lambda = n (ybar - m) / sigma_y^2
+        lam = (self.sum_y - self.n * m) / self.sigma_y**2
         prior = theta / self.sigma_theta**2
         return torch.stack([lam - prior[..., 0], 2 * theta[..., 1] * lam - prior[..., 1]], dim=-1)
 

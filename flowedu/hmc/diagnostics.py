@@ -73,10 +73,12 @@ def autocorrelation(chains: np.ndarray) -> np.ndarray:
 
 
 def _tau(r: np.ndarray, n: int, total: int) -> float:
-    """tau-hat from the autocorrelations r_0..r_{n-1} of one coordinate, as Stan and ArviZ compute it."""
+    """tau-hat from the autocorrelations r_0..r_{n-1} of one coordinate, as Stan
+    and ArviZ compute it."""
     kept = np.zeros(n)
     kept[0], kept[1] = r[0], r[1]
-    # Geyer's initial positive sequence: pairs Gamma_s = r_{2s} + r_{2s+1}, kept while positive.
+    # Geyer's initial positive sequence: pairs Gamma_s = r_{2s} + r_{2s+1},
+    # kept while positive.
     t, even, odd = 1, r[0], r[1]
     while t < n - 3 and even + odd > 0:
         even, odd = r[t + 1], r[t + 2]
@@ -84,16 +86,20 @@ def _tau(r: np.ndarray, n: int, total: int) -> float:
             kept[t + 1], kept[t + 2] = even, odd
         t += 2
     last = t - 2  # the last lag of the last positive pair
-    if even > 0:  # Stan's refinement (not Geyer's): half weight for a positive even lag after the last pair
+    # Stan's refinement (not Geyer's): half weight for a positive even lag
+    # after the last pair.
+    if even > 0:
         kept[last + 1] = even
-    # Geyer's initial monotone sequence: a pair larger than the one before it is cut to that one.
+    # Geyer's initial monotone sequence: a pair larger than the one before
+    # it is cut to that one.
     t = 1
     while t <= last - 2:
         if kept[t + 1] + kept[t + 2] > kept[t - 1] + kept[t]:
             kept[t + 1] = kept[t + 2] = (kept[t - 1] + kept[t]) / 2
         t += 2
     tau = -1 + 2 * kept[: last + 1].sum() + kept[last + 1 : last + 2].sum()
-    return max(tau, 1 / np.log10(total))  # Stan's floor (not Geyer's): at most log10(MN) times MN
+    # Stan's floor (not Geyer's): the ESS is at most log10(MN) times MN.
+    return max(tau, 1 / np.log10(total))
 
 
 def ess(samples) -> np.ndarray:

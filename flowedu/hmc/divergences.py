@@ -49,7 +49,8 @@ def knn_kl(samples_p, samples_q, k: int = 3) -> float:
     n_p, n_q, d = len(x), len(w), x.shape[1]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n_p - 1, n_q):
         raise ValueError(f"k must be an integer in [1, {min(n_p - 1, n_q)}], got {k!r}")
-    eta = cKDTree(x).query(x, k=k + 1)[0][:, k]  # eta_k(i); neighbour 0 is the point itself
+    # eta_k(i): neighbour 0 is the point itself
+    eta = cKDTree(x).query(x, k=k + 1)[0][:, k]
     nu = cKDTree(w).query(x, k=k)[0]  # nu_k(i)
     nu = nu[:, k - 1] if k > 1 else nu
     if np.any(eta <= 0):

@@ -89,6 +89,6 @@ def leapfrog(theta: torch.Tensor, momentum: torch.Tensor, grad_log_prob: Callabl
     rho = momentum + 0.5 * eps * grad_log_prob(theta)  # rho_{1/2}
     for step in range(n_leapfrog):
         theta = theta + eps * rho  # theta' = theta + eps rho_{1/2}
-        weight = eps if step < n_leapfrog - 1 else 0.5 * eps  # two merged half steps, or the final half step
+        weight = eps if step < n_leapfrog - 1 else 0.5 * eps  # merged half steps
         rho = rho + weight * grad_log_prob(theta)  # rho' (and the next rho_{1/2})
     return theta, rho

@@ -50,9 +50,9 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
         flow: a ``NormalizingFlow`` whose parameters are trained in place.
         log_prob: the unnormalised target ``theta [n, dim] -> [n]``.
         steps: number of Adam steps (>= 1).
-        n_samples: S, draws per step (the course used S = 100).
+        n_samples: S, draws per step (the PKU problem-set solution used S = 100).
         lr: Adam's learning rate (> 0).
-        cosine: decay the learning rate to 0 along a cosine (otherwise constant, as in the course).
+        cosine: decay the learning rate to 0 along a cosine (otherwise constant).
         clip: clip the gradient norm at this value (None: no clipping).
         progress: show a ``tqdm`` bar.
         stop: optional ``stop(step) -> bool`` called after each step; True ends training early.
@@ -60,7 +60,7 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
             beta_t = min(1, 0.01 + (t - 1) / anneal) at step t (Rezende & Mohamed 2015's public
             code), which lets the flow spread out before the target's valleys pull it in. The
             recorded history is always the un-annealed ELBO estimate.
-        weight_decay: Adam's L2 penalty on the parameters (>= 0; the course's problem-set solution used 1e-5).
+        weight_decay: Adam's L2 penalty on the parameters (>= 0; the PKU problem-set solution used 1e-5).
 
     Returns:
         ``{"elbo": [per-step ELBO estimates], "seconds": training wall time, "steps": steps taken}``.
