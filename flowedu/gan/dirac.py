@@ -118,16 +118,20 @@ def dirac_vector_field(
         ``(v_theta, v_psi)``, or ``(v_theta, v_psi, v_psi1)`` with a bias, each of the broadcast shape.
     """
     gamma = _check(loss, reg, gamma)
-    logit = psi * theta if psi1 is None else psi * theta + psi1  # D(θ), the critic at the generated point
+    # [dirac-field] (book/gan.md shows the lines from here on)
+    # D(θ) = ψθ (+ ψ_1): the critic at the generated point
+    logit = psi * theta if psi1 is None else psi * theta + psi1
     fp = f_prime(logit, loss)
-    v_theta = -psi * fp
-    v_psi = theta * fp
+    v_theta = -psi * fp  # −∂L/∂θ = −ψ f'(ψθ)
+    v_psi = theta * fp  # ∂L/∂ψ = θ f'(ψθ)
     if reg == "r1":
         v_psi = v_psi - gamma * psi  # −R'(ψ), R = (γ/2) ψ²
     elif reg == "gp":
-        v_psi = v_psi - 2 * gamma * (psi.abs() - 1) * torch.sign(psi)  # −R'(ψ), R = γ(|ψ| − 1)², sign(0) = 0
+        # −R'(ψ), R = γ(|ψ| − 1)², with sign(0) = 0
+        v_psi = v_psi - 2 * gamma * (psi.abs() - 1) * torch.sign(psi)
     if psi1 is None:
         return v_theta, v_psi
+    # with a bias: v_ψ1 = ∂L/∂ψ_1 = f'(ψθ + ψ_1) − f'(−ψ_1)
     return v_theta, v_psi, fp - f_prime(-psi1, loss)
 
 

@@ -101,8 +101,11 @@ class EMA:
         own, new = list(self.module.parameters()), list(module.parameters())
         if len(own) != len(new) or any(a.shape != b.shape for a, b in zip(own, new, strict=True)):
             raise ValueError("module must have the same parameter shapes as the averaged module")
+        # [ema-update] (book/gan.md shows the lines from here on)
+        # θ̄ ← β θ̄ + (1 − β) θ for every parameter
         for avg, p in zip(own, new, strict=True):
             avg.copy_(ema_update(avg, p.detach(), self.beta))
+        # buffers (batch-norm statistics) are copied, not averaged
         for avg_b, b in zip(self.module.buffers(), module.buffers(), strict=True):
             avg_b.copy_(b)
         self.n_updates += 1

@@ -44,12 +44,17 @@ def _as_float64(x, name: str) -> np.ndarray:
 
 
 def _trace_sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray) -> float:
-    """``Tr((Σ_a Σ_b)^{1/2})`` through the symmetric ``Σ_a^{1/2} Σ_b Σ_a^{1/2}`` (same eigenvalues)."""
+    """``Tr((Σ_a Σ_b)^{1/2})`` through ``Σ_a^{1/2} Σ_b Σ_a^{1/2}``.
+
+    That matrix is symmetric positive semi-definite and similar to
+    ``Σ_a Σ_b`` (it has the same eigenvalues).
+    """
     w, v = np.linalg.eigh(cov_a)
+    # Σ_a^{1/2}, with negative round-off clipped to 0
     root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    middle = root_a @ cov_b @ root_a
+    middle = root_a @ cov_b @ root_a  # Σ_a^{1/2} Σ_b Σ_a^{1/2}
     eig = np.linalg.eigvalsh((middle + middle.T) / 2)
-    return float(np.sqrt(np.clip(eig, 0, None)).sum())
+    return float(np.sqrt(np.clip(eig, 0, None)).sum())  # Σ_i √λ_i
 
 
 def frechet_distance_gaussians(mu_a, cov_a, mu_b, cov_b) -> float:
@@ -77,9 +82,11 @@ def frechet_distance_gaussians(mu_a, cov_a, mu_b, cov_b) -> float:
     for name, cov in (("cov_a", cov_a), ("cov_b", cov_b)):
         if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-10 * max(1.0, np.abs(cov).max())):
             raise ValueError(f"{name} must be symmetric")
+    # [frechet] (book/gan.md shows the lines from here on)
+    # Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})
     trace_term = np.trace(cov_a) + np.trace(cov_b) - 2 * _trace_sqrt_product(cov_a, cov_b)
-    value = float(((mu_a - mu_b) ** 2).sum() + trace_term)
-    return max(value, 0.0)
+    value = float(((mu_a - mu_b) ** 2).sum() + trace_term)  # + ‖μ_a − μ_b‖²
+    return max(value, 0.0)  # clip a negative rounding error
 
 
 def frechet_distance(feats_a, feats_b) -> float:
