@@ -1,5 +1,9 @@
-"""The 2-D energies U1-U4 of Rezende & Mohamed (2015, arXiv:1505.05770, Table 1) as unnormalised
-targets ``p(z) ∝ exp(-U(z))``, and a grid normaliser for any 2-D log-density.
+"""Chapter: ``book/flows.md`` -- the 2-D targets of the flows chapter and one grid for all 2-D work.
+
+The energies U1-U4 of Rezende & Mohamed (2015, arXiv:1505.05770, Table 1) as unnormalised targets
+``p(z) ∝ exp(-U(z))``; the exact densities and entropies of the toy data sets of ``flowedu.data.toy2d``
+(:class:`TwoMoons`, :class:`Arcs`, :class:`Sine`);
+and :class:`Grid2D`, the one grid convention used to plot, normalise and integrate 2-D densities.
 
 With ``w1 = sin(2π z1 / 4)``, ``w2 = 3 exp(-½((z1 - 1)/0.6)²)``, ``w3 = 3 σ((z1 - 1)/0.3)``:
 
@@ -21,7 +25,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Energy2D", "U1", "U2", "U3", "U4", "ENERGIES", "grid_log_normalizer"]
+__all__ = ["Energy2D", "U1", "U2", "U3", "U4", "ENERGIES", "stack_log_probs", "Grid2D", "grid_log_normalizer",
+           "NoisyCurves", "TwoMoons", "Arcs", "Sine", "TOY_DENSITIES"]
 
 BOX_WIDTH = 0.1
 
@@ -119,9 +124,93 @@ class U4(Energy2D):
 ENERGIES = {"U1": U1, "U2": U2, "U3": U3, "U4": U4}
 
 
+def stack_log_probs(*log_probs):
+    """One log-density for ``m`` independent 2-D problems solved side by side.
+
+    Args:
+        *log_probs: ``m >= 1`` callables ``z [n, 2] -> [n]`` (e.g. ``U1().log_prob, U2().log_prob``).
+
+    Returns:
+        A callable ``z [n, m, 2] -> [n, m]`` whose column ``i`` is ``log_probs[i](z[:, i])``: the target of
+        ``m`` planar flows with ``copies=m`` (``flowedu.flows.planar``).
+    """
+    if not log_probs or not all(callable(f) for f in log_probs):
+        raise ValueError("log_probs must be one or more callables z [n, 2] -> [n]")
+
+    def log_prob(z: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.dim() != 3 or z.shape[1:] != (len(log_probs), 2):
+            raise ValueError(f"z must have shape [n, {len(log_probs)}, 2], got {tuple(getattr(z, 'shape', ()))}")
+        return torch.stack([f(z[:, i]) for i, f in enumerate(log_probs)], dim=1)
+
+    return log_prob
+
+
+def _check_bounds(bounds):
+    try:
+        (a0, a1), (b0, b1) = bounds
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"bounds must be ((lo, hi), (lo, hi)), got {bounds!r}") from err
+    for lo, hi in ((a0, a1), (b0, b1)):
+        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and math.isfinite(lo)
+                and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"bounds must be finite numbers with lo < hi, got {bounds!r}")
+    return (float(a0), float(a1)), (float(b0), float(b1))
+
+
+class Grid2D:
+    """The midpoints of an ``n x n`` grid on a box: one convention for every 2-D plot and integral.
+
+    ``points[i * n + j] = (xs[j], ys[i])`` (``"xy"`` indexing), so ``values.reshape(n, n)`` is an image
+    whose rows run along ``z2``: show it with ``ax.imshow(grid.image(values), extent=grid.extent,
+    origin="lower")``. Integrals use the midpoint rule, ``∫ f ≈ cell_area * Σ f(points)``.
+
+    Args:
+        bounds: ``((z1_lo, z1_hi), (z2_lo, z2_hi))``, finite with ``lo < hi``.
+        n: points per axis, >= 2.
+        dtype, device: of ``points`` (default float32, CPU).
+
+    Attributes:
+        xs, ys: ``[n]`` midpoints along ``z1`` and ``z2``; points: ``[n * n, 2]``; cell_area: a float;
+        extent: ``(z1_lo, z1_hi, z2_lo, z2_hi)`` for ``imshow``.
+    """
+
+    def __init__(self, bounds=((-4.0, 4.0), (-4.0, 4.0)), n: int = 200, dtype: torch.dtype = torch.float32,
+                 device=None):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        (a0, a1), (b0, b1) = _check_bounds(bounds)
+        self.n = n
+        dx, dy = (a1 - a0) / n, (b1 - b0) / n
+        self.xs = torch.linspace(a0 + dx / 2, a1 - dx / 2, n, dtype=dtype, device=device)
+        self.ys = torch.linspace(b0 + dy / 2, b1 - dy / 2, n, dtype=dtype, device=device)
+        z1, z2 = torch.meshgrid(self.xs, self.ys, indexing="xy")  # [n, n]: rows follow z2, columns z1
+        self.points = torch.stack((z1, z2), dim=-1).reshape(-1, 2)
+        self.cell_area = dx * dy
+        self.extent = (a0, a1, b0, b1)
+
+    def evaluate(self, fn, chunk: int = 65536) -> torch.Tensor:
+        """``fn(points)`` in chunks, without gradient; ``fn: [m, 2] -> [m]``; returns ``[n * n]``."""
+        if not callable(fn):
+            raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+        with torch.no_grad():
+            return torch.cat([fn(part).reshape(-1) for part in self.points.split(chunk)])
+
+    def image(self, values: torch.Tensor) -> torch.Tensor:
+        """``values [n * n]`` (on ``points``) as an ``[n, n]`` CPU image, row ``i`` at ``z2 = ys[i]``."""
+        if not isinstance(values, torch.Tensor) or values.numel() != self.n**2:
+            raise ValueError(f"values must be a tensor with {self.n}**2 entries, got {getattr(values, 'shape', None)}")
+        return values.detach().reshape(self.n, self.n).cpu()
+
+    def log_integral(self, log_values: torch.Tensor) -> float:
+        """``log ∫ exp(log_values)`` by the midpoint rule (log-sum-exp in float64: no overflow)."""
+        if torch.isnan(log_values).any():
+            raise ValueError("log_values has NaN entries")
+        return (torch.logsumexp(log_values.double().reshape(-1), 0) + math.log(self.cell_area)).item()
+
+
 def grid_log_normalizer(log_prob, bounds=((-6.0, 6.0), (-6.0, 6.0)), n: int = 500,
                         dtype: torch.dtype = torch.float64, device=None) -> float:
-    """``log ∫ exp(log_prob(z)) dz`` over a 2-D box by the midpoint rule (log-sum-exp, so no overflow).
+    """``log ∫ exp(log_prob(z)) dz`` over a 2-D box by the midpoint rule on a :class:`Grid2D`.
 
     With it, a variational fit reports the true reverse KL, ``KL(q || p) = E_q[log q - log p~] + log Z``.
 
@@ -134,23 +223,133 @@ def grid_log_normalizer(log_prob, bounds=((-6.0, 6.0), (-6.0, 6.0)), n: int = 50
     Returns:
         ``log Z`` as a float.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
-    try:
-        (a0, a1), (b0, b1) = bounds
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"bounds must be ((lo, hi), (lo, hi)), got {bounds!r}") from err
-    for lo, hi in ((a0, a1), (b0, b1)):
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}")
     if not callable(log_prob):
         raise ValueError(f"log_prob must be callable, got {type(log_prob).__name__}")
-    dx, dy = (a1 - a0) / n, (b1 - b0) / n
-    xs = torch.linspace(a0 + dx / 2, a1 - dx / 2, n, dtype=dtype, device=device)
-    ys = torch.linspace(b0 + dy / 2, b1 - dy / 2, n, dtype=dtype, device=device)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="ij"), dim=-1).reshape(-1, 2)
-    with torch.no_grad():
-        values = torch.cat([log_prob(chunk).reshape(-1) for chunk in grid.split(65536)])
+    grid = Grid2D(bounds, n, dtype=dtype, device=device)
+    values = grid.evaluate(log_prob)
     if torch.isnan(values).any():
         raise ValueError("log_prob returned NaN on the grid")
-    return (torch.logsumexp(values.double(), 0) + math.log(dx * dy)).item()
+    return grid.log_integral(values)
+
+
+class NoisyCurves:
+    """A point on a curve plus Gaussian noise: the exact density of the 2-D toy data sets.
+
+    Raw points are ``X = γ_c(t) + σ ε`` with a curve ``c`` chosen uniformly among the subclass's curves,
+    ``t`` uniform on ``[t_lo, t_hi]`` and ``ε ~ N(0, I)``. The density is the continuous mixture
+    ``p_X(x) = mean_c (1 / (t_hi - t_lo)) ∫ N(x; γ_c(t), σ² I) dt``, here by the midpoint rule with ``n_t``
+    nodes per curve (error O(n_t^-2)). Data sets that are standardised, ``Y = (X - m) / s``, have density
+    ``p_X(m + s y) s_1 s_2``. :meth:`entropy` integrates ``-p log p`` on a grid that holds the mass.
+
+    Args:
+        noise: ``σ > 0``.
+        n_t: quadrature nodes per curve, >= 2 (default: the subclass's).
+    """
+
+    t_range: tuple[float, float] = (0.0, math.pi)
+    box: tuple[tuple[float, float], tuple[float, float]] = ((-3.0, 3.0), (-3.0, 3.0))
+    default_n_t = 200
+
+    def __init__(self, noise: float = 0.1, n_t: int | None = None):
+        if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0):
+            raise ValueError(f"noise must be a finite number > 0, got {noise!r}")
+        n_t = self.default_n_t if n_t is None else n_t
+        if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 2:
+            raise ValueError(f"n_t must be an integer >= 2, got {n_t!r}")
+        self.noise, self.n_t = float(noise), n_t
+        self.mean = torch.zeros(2, dtype=torch.float64)
+        self.std = torch.ones(2, dtype=torch.float64)
+
+    def curves(self, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """``[n_curves, len(t), 2]``: the points ``γ_c(t)`` in raw coordinates."""
+        raise NotImplementedError
+
+    def log_prob(self, y: torch.Tensor) -> torch.Tensor:
+        """``log p(y)`` for ``y: [..., 2]`` (in the data set's coordinates); returns ``[...]`` (float64, nats)."""
+        _check_z(y)
+        lo, hi = self.t_range
+        t = lo + (torch.arange(self.n_t, dtype=torch.float64, device=y.device) + 0.5) / self.n_t * (hi - lo)
+        centres = self.curves(t).reshape(-1, 2)  # equally weighted mixture components
+        x = y.double() * self.std.to(y.device) + self.mean.to(y.device)  # raw coordinates
+        d2 = ((x[..., None, :] - centres) ** 2).sum(-1)
+        log_p_x = (torch.logsumexp(-d2 / (2 * self.noise**2), -1) - math.log(len(centres))
+                   - math.log(2 * math.pi * self.noise**2))
+        return log_p_x + self.std.log().sum()  # p_Y(y) = p_X(x) s_1 s_2
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` i.i.d. points ``[n, 2]`` (float64, CPU), ``t`` uniform, in the data set's coordinates."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        lo, hi = self.t_range
+        t = lo + torch.rand(n, dtype=torch.float64, generator=generator) * (hi - lo)
+        points = self.curves(t)
+        c = torch.randint(0, len(points), (n,), generator=generator)
+        x = points[c, torch.arange(n)] + self.noise * torch.randn(n, 2, dtype=torch.float64, generator=generator)
+        return (x - self.mean) / self.std
+
+    def grid(self, n: int = 150) -> Grid2D:
+        """The float64 grid :meth:`entropy` integrates on (``box``, which holds all but a negligible mass)."""
+        return Grid2D(self.box, n, dtype=torch.float64)
+
+    def entropy(self, n_grid: int = 150) -> float:
+        """``H = -∫ p log p`` in nats, by the midpoint rule on an ``n_grid²`` grid."""
+        grid = self.grid(n_grid)
+        log_p = grid.evaluate(self.log_prob)
+        return -(log_p.exp() * log_p).sum().item() * grid.cell_area
+
+
+class Arcs(NoisyCurves):
+    """``flowedu.data.toy2d("arcs")``: upper half-circles of radius 1 and 2 (equally likely), shifted down by 0.8,
+    plus noise. The angle is i.i.d. uniform on ``[0, π]``."""
+
+    box = ((-2.7, 2.7), (-1.4, 1.8))
+
+    def curves(self, t):
+        circle = torch.stack([t.cos(), t.sin()], -1)
+        shift = torch.tensor([0.0, -0.8], dtype=t.dtype, device=t.device)
+        return torch.stack([circle + shift, 2 * circle + shift])
+
+
+class Sine(NoisyCurves):
+    """``flowedu.data.toy2d("sine")``: ``(t, 1.5 sin(π t / 3))`` for ``t ~ U[-3, 3]``, plus noise."""
+
+    t_range = (-3.0, 3.0)
+    box = ((-3.7, 3.7), (-2.2, 2.2))
+    default_n_t = 300
+
+    def curves(self, t):
+        return torch.stack([t, 1.5 * torch.sin(math.pi * t / 3)], -1)[None]
+
+
+class TwoMoons(NoisyCurves):
+    """The distribution of ``flowedu.data.toy2d("moons")`` in the limit of many points, with its exact density.
+
+    Raw points are ``X = γ_c(t) + σ ε``: a class ``c ∈ {1, 2}`` with probability ½ each, ``t ~ U[0, π]``,
+    ``ε ~ N(0, I)``, on the half-circles ``γ_1(t) = (cos t, sin t)`` and ``γ_2(t) = (1 - cos t, ½ - sin t)``
+    (scikit-learn's ``make_moons``). The data set is ``Y = (X - m) / s`` with the population moments
+    ``m, s`` of :func:`flowedu.data.moons_moments`.
+
+    ``make_moons`` places ``t`` on an even grid (``linspace``) rather than drawing it; as the number of
+    points grows its empirical distribution converges to this one, so :meth:`entropy` is the floor of the
+    expected NLL in that limit. :meth:`sample` draws ``t`` i.i.d. uniform.
+
+    Args:
+        noise: ``σ > 0`` (the data set's default is 0.1).
+        n_t: quadrature nodes per half-circle, >= 2.
+    """
+
+    box = ((-2.6, 2.6), (-2.9, 2.9))  # standardised units: more than 2.5 noise widths beyond the curves
+
+    def __init__(self, noise: float = 0.1, n_t: int | None = None):
+        super().__init__(noise, n_t)
+        from flowedu import data
+
+        mean, std = data.moons_moments(self.noise)
+        self.mean = torch.tensor(mean, dtype=torch.float64)
+        self.std = torch.tensor(std, dtype=torch.float64)
+
+    def curves(self, t):
+        return torch.stack([torch.stack([t.cos(), t.sin()], -1), torch.stack([1 - t.cos(), 0.5 - t.sin()], -1)])
+
+
+TOY_DENSITIES = {"moons": TwoMoons, "arcs": Arcs, "sine": Sine}

@@ -1,4 +1,4 @@
-"""The flow contract: layers, their composition, and a flow-based distribution.
+"""The flow contract: layers, their composition, and a flow-based distribution (``book/flows.md``).
 
 Every layer maps ``z: [batch, dim]`` to ``(z_new, log_det)`` in both directions, with one log-det per
 sample (``[batch]``): ``log_det = log |det d z_new / d z|`` of the map that was applied. ``forward`` is the
@@ -23,12 +23,20 @@ def check_dim(dim, name: str = "dim", minimum: int = 1) -> int:
     return dim
 
 
-def check_input(z, dim: int, name: str = "z") -> None:
-    """Raise ``ValueError`` unless ``z`` is a floating tensor ``[batch, dim]``."""
+def check_copies(copies) -> int | None:
+    """Validate a ``copies`` argument: ``None`` (one flow) or an integer >= 1; return it."""
+    if copies is not None and (isinstance(copies, bool) or not isinstance(copies, int) or copies < 1):
+        raise ValueError(f"copies must be None or an integer >= 1, got {copies!r}")
+    return copies
+
+
+def check_input(z, dim: int, name: str = "z", copies: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``z`` is a floating tensor ``[batch, dim]`` (``[batch, copies, dim]``)."""
+    shape = f"[batch, {dim}]" if copies is None else f"[batch, {copies}, {dim}]"
     if not isinstance(z, torch.Tensor) or not torch.is_floating_point(z):
-        raise ValueError(f"{name} must be a floating-point tensor [batch, {dim}], got {type(z).__name__}")
-    if z.dim() != 2 or z.shape[1] != dim:
-        raise ValueError(f"{name} must have shape [batch, {dim}], got {tuple(z.shape)}")
+        raise ValueError(f"{name} must be a floating-point tensor {shape}, got {type(z).__name__}")
+    if tuple(z.shape[1:]) != ((dim,) if copies is None else (copies, dim)):
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(z.shape)}")
 
 
 def zero_log_det(z: torch.Tensor) -> torch.Tensor:
@@ -124,18 +132,26 @@ class SequentialFlow(FlowLayer):
 class StandardNormal(nn.Module):
     """The base distribution ``N(0, I_dim)`` as a module, so that ``.to(device)`` moves it with the flow.
 
-    ``sample(n)`` returns ``[n, dim]``; ``log_prob(z: [batch, dim])`` returns ``[batch]``.
+    ``sample(n)`` returns ``[n, dim]``; ``log_prob(z: [..., dim])`` returns ``[...]``.
+
+    Args:
+        dim: number of coordinates.
+        copies: ``None``, or ``m >= 1``: the base of ``m`` independent flows side by side (planar layers
+            with ``copies=m``); ``sample(n)`` then returns ``[n, m, dim]`` and ``log_prob`` ``[n, m]``.
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, copies: int | None = None):
         super().__init__()
         self.dim = check_dim(dim)
+        self.copies = check_copies(copies)
         self.register_buffer("_anchor", torch.zeros(()))
 
     def sample(self, sample_shape=()):
         shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape):
             raise ValueError(f"sample_shape must be a non-negative integer or a tuple of them, got {sample_shape!r}")
+        if self.copies is not None:
+            shape = (*shape, self.copies)
         return torch.randn(*shape, self.dim, device=self._anchor.device, dtype=self._anchor.dtype)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
@@ -169,7 +185,7 @@ class NormalizingFlow(nn.Module):
         return self.base.sample(shape)
 
     def log_prob(self, x: torch.Tensor, context=None) -> torch.Tensor:
-        """``log p(x)`` for ``x: [batch, dim]``; returns ``[batch]`` in nats."""
+        """``log p(x)`` for ``x: [batch, dim]``; returns ``[batch]`` in nats (``[batch, m]`` for ``m`` copies)."""
         z, log_det = self.flow.inverse(x, context)
         return self.base.log_prob(z) + log_det
 

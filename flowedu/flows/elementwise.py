@@ -1,4 +1,4 @@
-"""Element-wise flows: ``Scale`` (changes volume) and ``Translate`` (volume preserving)."""
+"""Element-wise flows: ``Scale`` (changes volume) and ``Translate`` (volume preserving) -- ``book/flows.md``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ __all__ = ["Scale", "Translate"]
 
 
 def _initial(value, dim: int, name: str, positive: bool) -> torch.Tensor:
-    t = torch.as_tensor(value, dtype=torch.float32)
+    """``value`` as a ``[dim]`` tensor: a float64 tensor stays float64, anything else becomes float32."""
+    t = torch.as_tensor(value)
+    t = t if t.dtype == torch.float64 else t.to(torch.float32)
     if t.dim() == 0:
         t = t.expand(dim)
     if t.shape != (dim,):
@@ -31,7 +33,7 @@ class Scale(FlowLayer):
 
     Args:
         dim: number of coordinates.
-        scale: initial scales, a positive number or ``[dim]`` (default 1).
+        scale: initial scales, a positive number or ``[dim]`` (default 1); a float64 tensor keeps float64.
         learnable: whether ``log_scale`` is a parameter.
     """
 
@@ -62,7 +64,7 @@ class Translate(FlowLayer):
 
     Args:
         dim: number of coordinates.
-        shift: initial shift, a number or ``[dim]`` (default 0).
+        shift: initial shift, a number or ``[dim]`` (default 0); a float64 tensor keeps float64.
         learnable: whether ``shift`` is a parameter.
     """
 

@@ -1,9 +1,14 @@
-"""Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1).
+"""Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1) -- chapter ``book/flows.md``.
 
 ``f(z) = z + β h(α, r) (z - z0)`` with ``h = 1 / (α + r)``, ``r = ||z - z0||``. The Jacobian is
 ``(1 + βh) I + βh' (z - z0)(z - z0)ᵀ / r`` (``h' = -1/(α + r)²``), so by the determinant lemma
 ``log |det J| = (d - 1) log(1 + βh) + log(1 + βh + βh' r)``, and ``1 + βh + βh' r = 1 + αβ/(α + r)²``.
-Invertibility needs ``α > 0`` and ``β >= -α``; we use ``α = softplus(α')``, ``β = -α + softplus(β')``.
+With ``α > 0``, the log-det is finite for every ``z`` iff ``β > -α``: at ``β = -α`` both factors vanish at
+``z = z0`` (the map is still a bijection, but not a diffeomorphism), and for ``β < -α`` a factor vanishes on
+a whole sphere around ``z0`` and the map folds. We use ``α = softplus(α')``, ``β = -α + softplus(β')``,
+which gives ``β > -α`` in exact arithmetic. (In float32, ``-α + softplus(β')`` rounds to ``-α`` once
+``softplus(β')`` drops below the rounding unit of ``α``, i.e. for ``β'`` below about -17; the functions
+below then raise instead of returning an infinite log-det.)
 
 The inverse is a scalar root along ``r``: ``x - z0 = (1 + βh(r)) (z - z0)`` gives
 ``ρ = ||x - z0|| = r + βr / (α + r)``, increasing in ``r``. Multiplying by ``α + r`` turns it into the
@@ -29,17 +34,31 @@ def _as_batch(p, z):
     return p.reshape(-1) if p.dim() > 0 else p
 
 
+def _check_alpha_beta(alpha: torch.Tensor, beta: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``α > 0`` and ``β > -α`` (where the log-det is finite for every z)."""
+    with torch.no_grad():
+        if not bool((alpha > 0).all()):
+            raise ValueError(f"alpha must be > 0, got min {alpha.min().item():.6g}")
+        if not bool((beta > -alpha).all()):
+            raise ValueError(f"beta must be > -alpha (log-det finite for every z), got min beta + alpha "
+                             f"{(beta + alpha).min().item():.6g}")
+
+
 def radial_forward(z: torch.Tensor, z0: torch.Tensor, alpha, beta) -> tuple[torch.Tensor, torch.Tensor]:
     """``f(z) = z + β/(α + r) (z - z0)`` and its log-det.
 
     Args:
-        z: ``[batch, dim]``; z0: ``[dim]`` or ``[batch, dim]``; alpha (> 0), beta (>= -alpha): scalars,
+        z: ``[batch, dim]``; z0: ``[dim]`` or ``[batch, dim]``; alpha (> 0), beta (> -alpha): scalars,
             ``[1]`` or ``[batch]``.
 
     Returns:
         ``(x [batch, dim], log_det [batch])``.
+
+    Raises:
+        ValueError: unless ``alpha > 0`` and ``beta > -alpha``.
     """
     alpha, beta = _as_batch(alpha, z), _as_batch(beta, z)
+    _check_alpha_beta(alpha, beta)
     diff = z - z0
     r = diff.norm(dim=-1)
     bh = beta / (alpha + r)
@@ -50,7 +69,12 @@ def radial_forward(z: torch.Tensor, z0: torch.Tensor, alpha, beta) -> tuple[torc
 
 
 def radial_root(rho: torch.Tensor, alpha, beta) -> torch.Tensor:
-    """The ``r >= 0`` with ``r + βr/(α + r) = ρ``: the non-negative root of ``r² + (α + β - ρ) r - αρ``."""
+    """The ``r >= 0`` with ``r + βr/(α + r) = ρ``: the non-negative root of ``r² + (α + β - ρ) r - αρ``.
+
+    Args:
+        rho: ``[batch]``, radii ``ρ >= 0`` after the map; alpha (> 0), beta (> -alpha): as in
+            :func:`radial_forward` (unchecked here: the callers check them).
+    """
     B = alpha + beta - rho
     disc = torch.sqrt(B**2 + 4 * alpha * rho)
     # (-B + disc) / 2 cancels when B > 0; there use the equal form 2αρ / (B + disc).
@@ -62,8 +86,12 @@ def radial_inverse(x: torch.Tensor, z0: torch.Tensor, alpha, beta) -> tuple[torc
 
     Returns:
         ``(z [batch, dim], log_det [batch])``, the log-det of the inverse map.
+
+    Raises:
+        ValueError: unless ``alpha > 0`` and ``beta > -alpha``.
     """
     alpha, beta = _as_batch(alpha, x), _as_batch(beta, x)
+    _check_alpha_beta(alpha, beta)
     diff = x - z0
     r = radial_root(diff.norm(dim=-1), alpha, beta)
     bh = beta / (alpha + r)
@@ -77,7 +105,7 @@ class RadialFlow(FlowLayer):
     """Radial flow (Rezende & Mohamed, 2015, arXiv:1505.05770): ``f(z) = z + β (z - z0) / (α + ||z - z0||)``.
 
     Contracts (``β < 0``) or expands (``β > 0``) space around ``z0``. Parameters ``α = softplus(α')`` and
-    ``β = -α + softplus(β')`` keep it invertible.
+    ``β = -α + softplus(β')`` keep ``α > 0`` and ``β > -α``: a diffeomorphism with a finite log-det everywhere.
 
     Args:
         dim: number of coordinates.

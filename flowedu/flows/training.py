@@ -1,4 +1,4 @@
-"""Fitting a flow to data by maximum likelihood (density estimation, ``book/flows.md``).
+"""Chapter: ``book/flows.md`` -- fitting a flow to data by maximum likelihood (density estimation).
 
 Minimising the average negative log-likelihood -(1/n) sum_i log p(x_i) of data drawn from p_data
 minimises the cross-entropy H(p_data, p) = H(p_data) + KL(p_data || p), so the test NLL is bounded
@@ -46,7 +46,8 @@ def fit_density(model, x: torch.Tensor, steps: int, lr: float = 1e-2, batch_size
         raise ValueError(f"lr must be finite and > 0, got {lr}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(x):
         raise ValueError(f"batch_size must be an integer in [1, len(x) = {len(x)}], got {batch_size!r}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # foreach: one fused update for all parameter tensors (a 32-layer planar flow has 96 of them)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cosine else None
     history, start = [], time.perf_counter()
     with tqdm(total=steps, desc=desc, leave=False, disable=not progress) as bar:
