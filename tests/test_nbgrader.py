@@ -37,7 +37,8 @@ def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
            "FLOWEDU_MODE": "quick", "FLOWEDU_SMOKE": "1", "TQDM_DISABLE": "1"}
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                             capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
 
 
