@@ -1,4 +1,4 @@
-"""Small plotting helpers shared by the notebooks (matplotlib only)."""
+"""Small plotting helpers shared by the notebooks (matplotlib only): image grids and panels of them."""
 
 from __future__ import annotations
 
@@ -49,3 +49,26 @@ def show_images(x: torch.Tensor, nrow: int | None = None, title: str | None = No
     if title:
         ax.set_title(title)
     return ax
+
+
+def show_image_panels(panels: dict, nrow: int | None = None, panel_size: float = 4.0):
+    """Show several image sets side by side, one grid per panel, titled by the dict's keys.
+
+    Args:
+        panels: ``{title: images [n, C, H, W] in [0, 1]}``, at least one entry.
+        nrow: images per row in every grid (default: about sqrt(n)).
+        panel_size: width of each panel in inches (> 0).
+
+    Returns:
+        The matplotlib figure.
+    """
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError("panels must be a non-empty dict {title: images}")
+    if not panel_size > 0:
+        raise ValueError(f"panel_size must be > 0, got {panel_size}")
+    grids = [image_grid(x, nrow) for x in panels.values()]
+    height = max(g.shape[0] / g.shape[1] for g in grids) * panel_size
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_size * len(panels), height + 0.5), squeeze=False)
+    for ax, (title, x) in zip(axes[0], panels.items(), strict=True):
+        show_images(x, nrow, title=title, ax=ax)
+    return fig

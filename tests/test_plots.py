@@ -27,3 +27,12 @@ def test_image_grid_rejects_bad_shapes(shape):
 def test_show_images_returns_axes():
     ax = plots.show_images(torch.rand(4, 1, 8, 8), title="t")
     assert ax.get_title() == "t"
+
+
+def test_show_image_panels_titles_each_grid_and_validates():
+    fig = plots.show_image_panels({"real": torch.rand(6, 1, 8, 8), "fake": torch.rand(4, 1, 8, 8)}, nrow=2)
+    assert [ax.get_title() for ax in fig.axes] == ["real", "fake"]
+    with pytest.raises(ValueError, match="panels must be"):
+        plots.show_image_panels({})
+    with pytest.raises(ValueError, match="panel_size"):
+        plots.show_image_panels({"a": torch.rand(1, 1, 4, 4)}, panel_size=0)

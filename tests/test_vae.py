@@ -155,7 +155,36 @@ def test_elbo_estimators_agree_and_k1_iwae_is_the_elbo():
         analytic, mc, k1 = model.elbo(x), model.elbo(x, analytic_kl=False), iwae_bound(model, x, 1)
     se = mc.std() / math.sqrt(len(x))
     assert abs(analytic.mean() - mc.mean()) < 4 * se and abs(k1.mean() - mc.mean()) < 4 * se
-    assert analytic.std() < mc.std()  # the closed-form KL removes part of the noise
+
+
+def test_which_elbo_estimator_is_less_noisy_depends_on_q():
+    """Kingma & Welling's estimator A (Monte Carlo) vs B (closed-form KL): neither is always less noisy."""
+    from flowedu.distributions import kl_normal_standard
+
+    # q = p(z), an encoder that ignores x: the two estimators are the same number for every draw.
+    model = _small_vae("standard")
+    with torch.no_grad():
+        model.encoder.net[-1].weight.zero_()
+        model.encoder.net[-1].bias.zero_()
+    x = (torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    eps = torch.randn(6, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model.elbo(x, eps=eps, analytic_kl=True), model.elbo(x, eps=eps, analytic_kl=False))
+    # q = p(z | x) exactly (linear-Gaussian model with orthogonal columns: diagonal posterior): A = log p(x).
+    g = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(5, 2, generator=g, dtype=torch.float64))[0]
+    lg = LinearGaussian(basis * torch.tensor([2.0, 1.0], dtype=torch.float64), None, sigma=0.5)
+    xs = lg.sample(3, generator=g)
+    mean, cov = lg.posterior(xs)
+    var = torch.diagonal(cov)
+    for shift, scale, a_less_noisy in ((0.0, 1.0, True), (0.0, 2.0, True), (2.0, 0.25, False)):
+        m, log_var = mean + shift * var.sqrt(), torch.log(scale * var).expand_as(mean)
+        z = reparameterize(m, log_var, torch.randn(20_000, *m.shape, generator=g, dtype=torch.float64))
+        a = lg.log_joint(xs, z) - log_normal_diag(z, m, log_var)
+        b = lg.log_likelihood(xs, z) - kl_normal_standard(m, log_var)
+        if shift == 0.0 and scale == 1.0:
+            torch.testing.assert_close(a, lg.log_prob(xs).expand_as(a))  # zero variance
+        assert ((a.std(0) < b.std(0)) == a_less_noisy).all(), (shift, scale, a.std(0), b.std(0))
 
 
 def test_vae_validates_its_parts_and_inputs():
@@ -233,3 +262,19 @@ def test_linear_gaussian_proposal_validates_and_matches_its_distribution(lg):
         proposal.log_weights(x, 0)
     with pytest.raises(ValueError, match="model must be a LinearGaussian"):
         LinearGaussianProposal("not a model")
+
+
+def test_draw_uses_the_generator_and_stays_on_the_device():
+    from flowedu.vae.parts import draw
+
+    expected = torch.randn(3, 2, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(draw("randn", (3, 2), torch.Generator().manual_seed(4), torch.float32, "cpu"), expected)
+    torch.manual_seed(5)
+    first = draw("rand", (4,), None, torch.float64, "cpu")
+    torch.manual_seed(5)
+    torch.testing.assert_close(first, torch.rand(4, dtype=torch.float64))
+    if torch.cuda.is_available():  # a CPU generator gives the same numbers on the GPU; a CUDA one draws there
+        on_gpu = draw("randn", (3, 2), torch.Generator().manual_seed(4), torch.float32, "cuda")
+        torch.testing.assert_close(on_gpu.cpu(), expected)
+        cuda_generator = torch.Generator(device="cuda").manual_seed(0)
+        assert draw("rand", (3,), cuda_generator, torch.float32, "cuda").device.type == "cuda"

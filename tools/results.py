@@ -29,8 +29,8 @@ PAGE = ROOT / "book" / "results.md"
 # Image data for full mode on a machine without internet: Fashion-MNIST (Debian's package).
 CPU_DATASET = "fashion-mnist"
 # Notebooks whose full mode fits this CPU; the rest are listed on the page with the command that fills them.
-CPU_NOTEBOOKS = ("getting_started", "vae", "vae_evaluation", "flow_layers", "flows_2d", "banana_hmc",
-                 "banana_flows", "proofs_numeric", "dirac_gan", "gk", "vae_flows")
+CPU_NOTEBOOKS = ("getting_started", "vae", "vae_training", "vae_evaluation", "flow_layers", "flows_2d",
+                 "banana_hmc", "banana_flows", "proofs_numeric", "dirac_gan", "gan_moons", "gk", "vae_flows")
 GPU_NOTEBOOKS = {"gan_images": "convolutional GANs at full step counts on 28×28 and 32×32 images"}
 
 

@@ -1,21 +1,48 @@
-"""Elementary log-densities in nats: diagonal Gaussian, Bernoulli (from logits), categorical, and the
-closed-form KL of a diagonal Gaussian to N(0, I).
+"""Chapter: book/vae.md — elementary log-densities in nats: diagonal Gaussian, Bernoulli (from logits),
+categorical, and the closed-form KL of a diagonal Gaussian to N(0, I).
 
 Each function sums over the *event* dimension (the last one; for ``log_categorical`` the last but one,
 the last holding the classes) and broadcasts over the rest, so ``x: [batch, dim]`` gives ``[batch]``
 and ``x: [k, batch, dim]`` gives ``[k, batch]``. The formulas are derived in ``book/vae.md``.
+
+Checks of the *values* of the data (binary pixels, classes in range) read the tensor back to the host,
+which makes a GPU wait at every call. A training loop that has checked its whole data set once can
+switch them off for its mini-batches with ``with skip_value_checks():`` (shapes are always checked).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["log_normal_diag", "log_standard_normal", "log_bernoulli", "log_categorical", "kl_normal_standard"]
+__all__ = ["log_normal_diag", "log_standard_normal", "log_bernoulli", "log_categorical", "kl_normal_standard",
+           "skip_value_checks", "checking_values"]
 
 LOG_2PI = math.log(2 * math.pi)
+_CHECK_VALUES = [True]
+
+
+def checking_values() -> bool:
+    """Whether the value checks of the data are on (they are, except inside :func:`skip_value_checks`)."""
+    return _CHECK_VALUES[-1]
+
+
+@contextlib.contextmanager
+def skip_value_checks() -> Iterator[None]:
+    """Skip the value checks of the data (0/1 pixels, classes in range) inside the block.
+
+    For a loop whose caller has already checked the whole data set once: the per-batch checks would
+    each make a GPU wait for the host. Shapes are still checked. Nests; restores the previous state.
+    """
+    _CHECK_VALUES.append(False)
+    try:
+        yield
+    finally:
+        _CHECK_VALUES.pop()
 
 
 def _check_tensor(value, name: str) -> None:
@@ -81,7 +108,7 @@ def log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     _check_tensor(x, "x")
     _check_tensor(logits, "logits")
     _check_broadcast(x, logits, "x and logits")
-    if x.numel() and ((x != 0) & (x != 1)).any():
+    if checking_values() and x.numel() and ((x != 0) & (x != 1)).any():
         raise ValueError("x must hold only 0 and 1 (binary pixels); binarize intensities first")
     return (x * logits - F.softplus(logits)).sum(-1)
 
@@ -105,7 +132,7 @@ def log_categorical(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     if torch.is_floating_point(x) or torch.is_complex(x) or x.dtype == torch.bool:
         raise ValueError(f"x must hold integer classes, got dtype {x.dtype}")
     n_classes = logits.shape[-1]
-    if x.numel() and (x.min() < 0 or x.max() >= n_classes):
+    if checking_values() and x.numel() and (x.min() < 0 or x.max() >= n_classes):
         raise ValueError(f"x must hold classes in [0, {n_classes}), got values in [{int(x.min())}, {int(x.max())}]")
     _check_broadcast(x, logits[..., 0], "x and logits[..., 0]")
     shape = torch.broadcast_shapes(x.shape, logits.shape[:-1])

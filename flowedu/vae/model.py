@@ -1,4 +1,5 @@
-"""The VAE, its evidence lower bound, the importance-weighted bound L_K and the log-likelihood estimate.
+"""Chapter: book/vae.md — the VAE, its evidence lower bound, the importance-weighted bound L_K and the
+log-likelihood estimate.
 
 ELBO (Kingma & Welling 2014, arXiv:1312.6114), for one x and z = μ + σ ⊙ ε, ε ~ N(0, I):
 
@@ -6,10 +7,14 @@ ELBO (Kingma & Welling 2014, arXiv:1312.6114), for one x and z = μ + σ ⊙ ε,
 
 IWAE bound (Burda, Grosse & Salakhutdinov 2016, arXiv:1509.00519), with w_i = p(x, z_i) / q(z_i | x):
 
-    L_K(x) = E[log (1/K) Σ_i w_i],   L_1 = L <= L_K <= L_{K+1} -> log p(x)  (K -> ∞).
+    L_K(x) = E[log (1/K) Σ_i w_i],   L_1 = L <= L_K <= L_{K+1} -> log p(x)  (K -> ∞),
 
-One draw of log (1/K) Σ_i w_i is also the importance-sampling estimate of log p(x): its exponential is an
-unbiased estimate of p(x) (``log_likelihood``). Derivations in ``book/vae.md``.
+the limit when L is finite and q > 0 wherever p(x, z) > 0.
+
+L_K is an expectation; ``iwae_bound`` returns one draw of log (1/K) Σ_i w_i (with gradients), whose average
+over draws estimates L_K. The same draw is the importance-sampling estimate of log p(x) (``log_likelihood``):
+its exponential is an unbiased estimate of p(x), its logarithm is biased low. Derivations in ``book/vae.md``,
+proofs in ``book/proofs.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import torch
 from torch import nn
 
 from flowedu.distributions.elementary import kl_normal_standard
-from flowedu.vae.parts import StandardNormalPrior
+from flowedu.vae.parts import StandardNormalPrior, draw
 
 __all__ = ["reparameterize", "VAE", "iwae_bound", "log_likelihood"]
 
@@ -78,7 +83,8 @@ class VAE(nn.Module):
 
         With ``analytic_kl`` the estimate is log p(x | z) - KL(q ‖ N(0, I)) (closed-form KL, only for the
         standard normal prior; Kingma & Welling's estimator B); without it, the Monte Carlo form
-        log p(x | z) + log p(z) - log q(z | x). Both are unbiased for the same L(x).
+        log p(x | z) + log p(z) - log q(z | x) (their estimator A). Both are unbiased for the same L(x);
+        neither always has the lower variance (A has none when q is the exact posterior).
 
         Args:
             x: [batch, *data_shape].
@@ -102,7 +108,7 @@ class VAE(nn.Module):
         """log w_i = log p(x, z_i) - log q(z_i | x) for z_1..z_k ~ q(z | x).  x: [batch, ...] -> [k, batch]."""
         k = check_sample_count(k)
         mean, log_var = self.encoder(x)
-        eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
+        eps = draw("randn", (k, *mean.shape), generator, mean.dtype, mean.device)
         z = reparameterize(mean, log_var, eps)
         return self.decoder.log_prob(x, z) + self.prior.log_prob(z) - self.encoder.log_prob(z, mean, log_var)
 

@@ -1,4 +1,4 @@
-"""The four parts of a VAE: a Gaussian encoder q(z | x), a pixel likelihood p(x | z) and a prior p(z).
+"""Chapter: book/vae.md — the parts of a VAE: a Gaussian encoder q(z | x), a pixel likelihood p(x | z), a prior p(z).
 
 Kingma & Welling (2014, arXiv:1312.6114); Rezende, Mohamed & Wierstra (2014, arXiv:1401.4082). Every
 ``log_prob`` returns one value per example in nats, summed over pixels or latent coordinates, so the
@@ -14,10 +14,30 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from flowedu.distributions.elementary import log_bernoulli, log_categorical, log_normal_diag, log_standard_normal
+from flowedu.distributions.elementary import (
+    checking_values,
+    log_bernoulli,
+    log_categorical,
+    log_normal_diag,
+    log_standard_normal,
+)
 
 __all__ = ["GaussianEncoder", "BernoulliDecoder", "CategoricalDecoder", "StandardNormalPrior", "MixturePrior",
            "VampPrior", "mlp"]
+
+
+def draw(kind: str, shape, generator: torch.Generator | None, dtype: torch.dtype, device) -> torch.Tensor:
+    """Standard normal (``kind="randn"``) or uniform (``"rand"``) numbers of ``shape`` on ``device``.
+
+    Drawn directly on ``device`` when ``generator`` is None or lives there (no host round trip on a GPU);
+    drawn on the generator's device and moved otherwise, so a CPU generator gives the same numbers on
+    every device.
+    """
+    sample = {"randn": torch.randn, "rand": torch.rand}[kind]
+    device = torch.device(device)
+    if generator is None or generator.device == device:
+        return sample(shape, generator=generator, dtype=dtype, device=device)
+    return sample(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
 
 
 def _positive_int(value, name: str) -> int:
@@ -94,6 +114,12 @@ class _Decoder(nn.Module):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must have shape [batch, *{self.data_shape}] with batch = {z.shape[-2]}, got {got}")
 
+    def check_data(self, x: torch.Tensor) -> None:
+        """Check a whole data set [n, *data_shape] once (a training loop then skips the per-batch checks)."""
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or (len(x) and x[0].numel() != self.data_dim):
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape [n, *{self.data_shape}], got {got}")
+
 
 class BernoulliDecoder(_Decoder):
     """p_θ(x | z) = Π_j Bernoulli(x_j; sigmoid(ℓ_θ(z)_j)) for binary pixels, an MLP that outputs logits ℓ.
@@ -112,6 +138,12 @@ class BernoulliDecoder(_Decoder):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
+    def check_data(self, x: torch.Tensor) -> None:
+        """Check that x [n, *data_shape] holds only 0 and 1 (binary pixels)."""
+        super().check_data(x)
+        if x.numel() and ((x != 0) & (x != 1)).any():
+            raise ValueError("x must hold only 0 and 1 (binary pixels); binarize intensities first")
+
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x | z).  x: [batch, *data_shape] binary, z: [..., batch, d] -> [..., batch] in nats."""
         self._check(x, z)
@@ -125,7 +157,7 @@ class BernoulliDecoder(_Decoder):
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x ~ p(x | z).  z: [n, d] -> [n, *data_shape] of zeros and ones."""
         p = self.mean(z)
-        return (torch.rand(p.shape, generator=generator, dtype=p.dtype).to(p.device) < p).to(p.dtype)
+        return (draw("rand", p.shape, generator, p.dtype, p.device) < p).to(p.dtype)
 
 
 class CategoricalDecoder(_Decoder):
@@ -156,9 +188,18 @@ class CategoricalDecoder(_Decoder):
         """Intensities on the grid -> integer levels [batch, data_dim]."""
         scaled = x.reshape(len(x), -1) * (self.n_levels - 1)
         levels = scaled.round()
-        if x.numel() and ((scaled - levels).abs().max() > 1e-3 or levels.min() < 0 or levels.max() > self.n_levels - 1):
+        if checking_values() and x.numel() and (
+                (scaled - levels).abs().max() > 1e-3 or levels.min() < 0 or levels.max() > self.n_levels - 1):
             raise ValueError(f"x must hold intensities on the grid {{0, 1/{self.n_levels - 1}, ..., 1}}")
         return levels.long()
+
+    def check_data(self, x: torch.Tensor) -> None:
+        """Check that x [n, *data_shape] holds intensities on the grid {0, 1/(L-1), ..., 1}."""
+        super().check_data(x)
+        scaled = x.reshape(len(x), -1) * (self.n_levels - 1)
+        if x.numel() and ((scaled - scaled.round()).abs().max() > 1e-3 or scaled.min() < -1e-3
+                          or scaled.max() > self.n_levels - 1 + 1e-3):
+            raise ValueError(f"x must hold intensities on the grid {{0, 1/{self.n_levels - 1}, ..., 1}}")
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x | z).  x: [batch, *data_shape] on the grid, z: [..., batch, d] -> [..., batch] in nats."""
@@ -193,7 +234,7 @@ class _Prior(nn.Module):
     def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         _positive_int(n, "n")
         a = self._anchor
-        return torch.randn(n, self.latent_dim, generator=generator, dtype=a.dtype).to(a.device)
+        return draw("randn", (n, self.latent_dim), generator, a.dtype, a.device)
 
 
 class StandardNormalPrior(_Prior):
@@ -208,19 +249,20 @@ class StandardNormalPrior(_Prior):
 
 
 class MixturePrior(_Prior):
-    """A learnable mixture of K diagonal Gaussians over the whole latent vector:
+    """A learnable mixture of M diagonal Gaussians over the whole latent vector:
 
-        p(z) = Σ_k π_k N(z; μ_k, diag exp(log σ²_k)),   π = softmax(w),
-        log p(z) = logsumexp_k [log π_k + log N(z; μ_k, diag σ²_k)]
+        p(z) = Σ_m π_m N(z; μ_m, diag exp(log σ²_m)),   π = softmax(w),
+        log p(z) = logsumexp_m [log π_m + log N(z; μ_m, diag σ²_m)]
 
     (one log-sum-exp over components, never a log of a sum of densities, nor a product over coordinates).
-    Sampling: k ~ Categorical(π), z = μ_k + exp(½ log σ²_k) ε with ε ~ N(0, I): the standard deviation is
-    exp(½ log σ²), not exp(log σ²). See Tomczak (2022), ch. 4.
+    Sampling: m ~ Categorical(π), z = μ_m + exp(½ log σ²_m) ε with ε ~ N(0, I): the standard deviation is
+    exp(½ log σ²), not exp(log σ²). See Tomczak (2022), ch. 4; the wrong forms are in
+    :mod:`flowedu.vae.mistakes`.
 
     Args:
-        n_components: K.
+        n_components: M.
         latent_dim: d.
-        init_scale: spread of the initial means μ_k ~ N(0, init_scale² I) (>= 0).
+        init_scale: spread of the initial means μ_m ~ N(0, init_scale² I) (>= 0).
     """
 
     def __init__(self, n_components: int, latent_dim: int, init_scale: float = 1.0):
@@ -239,21 +281,21 @@ class MixturePrior(_Prior):
         return torch.logsumexp(log_pi + log_normal_diag(z.unsqueeze(-2), self.means, self.log_vars), dim=-1)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """[n, d] from the mixture."""
+        """[n, d] from the mixture: m ~ Categorical(π), then z = μ_m + exp(½ log σ²_m) ε."""
         eps = self._noise(n, generator)
         probs = torch.softmax(self.logits.detach(), 0).double().cpu()
-        k = torch.multinomial(probs, n, replacement=True, generator=generator).to(eps.device)
-        return self.means[k] + torch.exp(0.5 * self.log_vars[k]) * eps
+        m = torch.multinomial(probs, n, replacement=True, generator=generator).to(eps.device)
+        return self.means[m] + torch.exp(0.5 * self.log_vars[m]) * eps
 
 
 class VampPrior(_Prior):
-    """The VampPrior (Tomczak & Welling 2018, arXiv:1705.07120): p(z) = (1/K) Σ_k q_φ(z | u_k), a
-    mixture of the encoder's posteriors at K learnable pseudo-inputs u_k.
+    """The VampPrior (Tomczak & Welling 2018, arXiv:1705.07120): p(z) = (1/M) Σ_m q_φ(z | u_m), a
+    mixture of the encoder's posteriors at M learnable pseudo-inputs u_m.
 
     Args:
         encoder: the VAE's :class:`GaussianEncoder` (shared, so the prior follows it).
-        n_pseudo: K.
-        init: optional [K, *data_shape] starting pseudo-inputs (e.g. training images); default N(0.5, 0.1²).
+        n_pseudo: M.
+        init: optional [M, *data_shape] starting pseudo-inputs (e.g. training images); default N(0.5, 0.1²).
     """
 
     def __init__(self, encoder: GaussianEncoder, n_pseudo: int, init: torch.Tensor | None = None):
@@ -273,6 +315,6 @@ class VampPrior(_Prior):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         eps = self._noise(n, generator)
-        k = torch.randint(self.n_pseudo, (n,), generator=generator).to(eps.device)
+        m = torch.randint(self.n_pseudo, (n,), generator=generator).to(eps.device)
         mean, log_var = self._encoder[0](self.pseudo_inputs)
-        return mean[k] + torch.exp(0.5 * log_var[k]) * eps
+        return mean[m] + torch.exp(0.5 * log_var[m]) * eps

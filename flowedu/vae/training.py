@@ -1,14 +1,18 @@
-"""Training and evaluating a VAE on on-device mini-batches, and the two gradient estimators compared."""
+"""Chapter: book/vae.md — training and evaluating a VAE on on-device mini-batches, and the two gradient
+estimators compared."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from flowedu import data
+from flowedu.distributions.elementary import skip_value_checks
 from flowedu.vae.model import VAE
 from flowedu.vae.parts import (
     BernoulliDecoder,
@@ -19,7 +23,7 @@ from flowedu.vae.parts import (
     VampPrior,
 )
 
-__all__ = ["train_vae", "evaluate_elbo", "gradient_samples", "make_vae", "load_vae_data"]
+__all__ = ["train_vae", "evaluate_elbo", "gradient_samples", "make_vae", "load_vae_data", "OPTIMIZERS"]
 
 
 def make_vae(data_shape, latent_dim: int, likelihood: str = "bernoulli", hidden: Sequence[int] = (400,),
@@ -80,62 +84,180 @@ def load_vae_data(name: str, n_val: int, device: torch.device | str | None = Non
 
 @torch.no_grad()
 def evaluate_elbo(model, x: torch.Tensor, batch_size: int = 1000) -> float:
-    """The mean one-sample ELBO over ``x`` [n, ...] in nats per example (the model is put in eval mode)."""
+    """The mean one-sample ELBO over ``x`` [n, ...] in nats per example (the model is put in eval mode).
+
+    The sum is kept on the device and read back once, so a GPU does not wait for the host per batch.
+    """
     if not isinstance(x, torch.Tensor) or len(x) == 0:
         raise ValueError("x must be a non-empty tensor [n, ...]")
     was_training = model.training
     model.eval()
-    total = sum(model.elbo(xb).sum().item() for xb in data.batches(x, batch_size, shuffle=False))
+    total = torch.zeros((), device=x.device)  # float32: float64 is not available on every device (MPS)
+    for xb in data.batches(x, batch_size, shuffle=False):
+        total += model.elbo(xb).sum()
     model.train(was_training)
-    return total / len(x)
+    return total.item() / len(x)
+
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamax": torch.optim.Adamax,
+    "sgd": torch.optim.SGD,
+}
+
+
+def _binarizer(x_train: torch.Tensor, generator: torch.Generator | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Dynamic binarization of mini-batches drawn on the data's device, the intensities checked once.
+
+    On the CPU the draws come from ``generator`` itself, exactly as ``data.batches(..., binarize=True)``
+    draws them. On another device they come from a generator on that device, seeded once from
+    ``generator`` (or from torch's global generator of that device when ``generator`` is None), so no
+    batch waits for the host.
+    """
+    if not torch.is_floating_point(x_train):
+        raise ValueError(f"x_train must hold floating-point intensities to binarize, got dtype {x_train.dtype}")
+    if x_train.numel() and (x_train.min() < 0 or x_train.max() > 1 or torch.isnan(x_train).any()):
+        raise ValueError("x_train must hold intensities in [0, 1] to be binarized (binarize=True)")
+    device = x_train.device
+    if device.type == "cpu":
+        draw_generator = generator
+    elif generator is None:
+        draw_generator = None
+    else:
+        draw_generator = torch.Generator(device=device)
+        draw_generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+    def binarize(xb: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(xb.shape, generator=draw_generator, dtype=xb.dtype, device=device)
+        return (u < xb).to(xb.dtype)
+
+    return binarize
+
+
+def _check_count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, epochs: int = 10,
               lr: float = 1e-3, batch_size: int = 64, binarize: bool = False,
-              generator: torch.Generator | None = None, progress: bool = True) -> dict[str, list[float]]:
-    """Maximise the ELBO with Adam; returns the per-epoch curves of the loss -ELBO (nats per example).
+              generator: torch.Generator | None = None, progress: bool = True, optimizer: str = "adam",
+              patience: int | None = None, restore_best: bool | None = None,
+              metrics: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
+              metric_epochs: Collection[int] | None = None, raise_on_nan: bool = True) -> dict:
+    """Maximise the ELBO by mini-batch gradient ascent; returns the per-epoch curves in nats per example.
+
+    Early stopping: with ``patience`` the loop stops once the validation loss -ELBO has not improved for
+    ``patience`` epochs, and (``restore_best``, the default then) the parameters of the epoch with the
+    best validation loss are put back. The last epoch's parameters are rarely the best ones once the
+    model starts to overfit.
+
+    On a GPU the loop never waits for the host inside an epoch: the data's values are checked once
+    (not per batch), binarization draws on the device, and the loss is read back once per epoch.
 
     Args:
-        model: a :class:`~flowedu.vae.VAE` (anything with ``elbo(x) -> [batch]`` and parameters).
+        model: a :class:`~flowedu.vae.VAE` (any ``nn.Module`` with ``elbo(x) -> [batch]``).
         x_train: [n, ...] training data on the model's device.
         x_val: optional [m, ...] validation data (already binarized if the likelihood needs it).
-        epochs, batch_size: positive integers.
-        lr: Adam's learning rate, > 0.
+        epochs: the most epochs to run (positive integer).
+        lr: learning rate, > 0.
+        batch_size: positive integer.
         binarize: dynamic binarization: a fresh Bernoulli draw of every training batch.
         generator: CPU generator for the batch order and the binarization.
         progress: show a tqdm bar over epochs.
+        optimizer: ``"adam"``, ``"adamax"`` or ``"sgd"`` (plain SGD, no momentum), each with PyTorch's
+            defaults apart from ``lr``.
+        patience: stop after this many epochs without a lower validation loss (needs ``x_val``);
+            ``None`` runs all ``epochs``.
+        restore_best: restore the parameters of the best validation epoch at the end (needs ``x_val``);
+            ``None`` means "when ``patience`` is set".
+        metrics: optional ``{name: f(model) -> float}`` evaluated after the epochs in ``metric_epochs``
+            (in eval mode), e.g. an importance-weighted bound on a fixed subset.
+        metric_epochs: 1-based epochs at which ``metrics`` are evaluated (the last epoch run is always
+            added); ``None`` means every epoch.
+        raise_on_nan: raise when an epoch's loss is not finite (default); with ``False`` the loop stops
+            there instead and returns the history, whose ``train`` then ends with that value and whose
+            ``diverged`` is the epoch (for showing a divergence rather than preventing it).
 
     Returns:
-        ``{"train": [...], "val": [...]}``: mean -ELBO per epoch (train: averaged over the epoch's
-        batches while training; val: evaluated after the epoch; empty without ``x_val``).
+        ``{"train": [...], "val": [...], "best_epoch": int or None, "diverged": int or None,
+        "metric_epochs": [...], <metric name>: [...]}``: ``train`` is the mean -ELBO over each epoch's
+        batches while training, ``val`` the validation -ELBO after each epoch (empty without ``x_val``),
+        ``best_epoch`` the 1-based epoch of the lowest ``val``.
 
     Raises:
-        RuntimeError: if the loss becomes NaN or infinite (lower the learning rate).
+        RuntimeError: if the loss becomes NaN or infinite during an epoch (lower the learning rate), unless
+            ``raise_on_nan`` is False.
     """
-    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    _check_count(epochs, "epochs")
+    _check_count(batch_size, "batch_size")
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history: dict[str, list[float]] = {"train": [], "val": []}
-    bar = tqdm(range(epochs), desc=f"VAE lr={lr:g}", disable=not progress, leave=False)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}")
+    if patience is not None:
+        _check_count(patience, "patience")
+    if restore_best is None:
+        restore_best = patience is not None
+    if (patience is not None or restore_best) and x_val is None:
+        raise ValueError("patience and restore_best need validation data x_val")
+    metrics = dict(metrics or {})
+    reserved = ("train", "val", "best_epoch", "diverged", "metric_epochs")
+    if any(name in reserved or not callable(f) for name, f in metrics.items()):
+        raise ValueError(f"metrics must map new names (not {'/'.join(reserved)}) to callables")
+    if metric_epochs is not None:
+        metric_epochs = {_check_count(e, "metric_epochs[i]") for e in metric_epochs}
+
+    # Check the data once; the per-batch value checks would each make a GPU wait for the host.
+    decoder = getattr(model, "decoder", None)
+    binarize_batch = _binarizer(x_train, generator) if binarize else None
+    checked = binarize_batch is not None or callable(getattr(decoder, "check_data", None))
+    if binarize_batch is None and checked:
+        decoder.check_data(x_train)
+
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    history: dict = {"train": [], "val": [], "best_epoch": None, "diverged": None, "metric_epochs": [],
+                     **{name: [] for name in metrics}}
+    best_val, best_state = math.inf, None
+    bar = tqdm(range(1, epochs + 1), desc=f"VAE {optimizer} lr={lr:g}", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=x_train.device)
-        for xb in data.batches(x_train, batch_size, generator=generator, binarize=binarize):
-            loss = -model.elbo(xb).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(xb)
-        history["train"].append(total.item() / len(x_train))
+        with skip_value_checks() if checked else contextlib.nullcontext():
+            for xb in data.batches(x_train, batch_size, generator=generator):
+                if binarize_batch is not None:
+                    xb = binarize_batch(xb)
+                loss = -model.elbo(xb).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.detach() * len(xb)
+        history["train"].append(total.item() / len(x_train))  # one read-back per epoch
         if not math.isfinite(history["train"][-1]):
-            raise RuntimeError(f"the loss became {history['train'][-1]} in epoch {epoch + 1} (lr={lr:g}): lower lr")
+            if raise_on_nan:
+                raise RuntimeError(f"the loss became {history['train'][-1]} in epoch {epoch} (lr={lr:g}): lower lr")
+            history["diverged"] = epoch
+            break
         if x_val is not None:
             history["val"].append(-evaluate_elbo(model, x_val))
+            if history["val"][-1] < best_val:
+                best_val, history["best_epoch"] = history["val"][-1], epoch
+                if restore_best:
+                    best_state = copy.deepcopy(model.state_dict())
+        stop = patience is not None and epoch - (history["best_epoch"] or 0) >= patience
+        if metrics and (metric_epochs is None or epoch in metric_epochs or epoch == epochs or stop):
+            model.eval()
+            history["metric_epochs"].append(epoch)
+            with torch.no_grad():
+                for name, f in metrics.items():
+                    history[name].append(float(f(model)))
         val = f"{history['val'][-1]:.2f}" if x_val is not None else "-"
         bar.set_postfix(train=f"{history['train'][-1]:.2f}", val=val)
+        if stop:
+            break
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history
 
