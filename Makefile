@@ -75,10 +75,10 @@ smoke: $(READY)
 		-p no:cacheprovider --durations=0 notebooks/*.ipynb | $(BIN)/python tools/durations.py
 
 # Generated exercise notebooks are up to date, leak no solution, and run with only the blanks failing
-# (that last part is tests/test_exercise_notebooks.py, part of `unit`).
+# (that last part is tests/test_nbgrader.py, part of `unit`).
 exercises-check: $(READY)
-	$(BIN)/python -m flowedu.stamp --check
-	$(BIN)/python -m flowedu.exercises --check
+	$(BIN)/python tools/stamp.py --check
+	$(BIN)/python tools/exercises.py --check
 	$(BIN)/python tools/results.py page --check
 
 # Every built page in headless Chromium (Debian's chromium): nothing cut off, no console error, no CDN
@@ -101,9 +101,9 @@ book-strict: $(READY)
 # Badges and install cells first, then the exercise notebooks (copied from the stamped solutions),
 # then the README table (which lists the exercise notebooks): the same three steps for both names.
 exercises stamp: $(READY)
-	$(BIN)/python -m flowedu.stamp
-	$(BIN)/python -m flowedu.exercises
-	$(BIN)/python -m flowedu.stamp
+	$(BIN)/python tools/stamp.py
+	$(BIN)/python tools/exercises.py
+	$(BIN)/python tools/stamp.py
 
 # Full mode, uncapped, on this machine's CPU, for every notebook whose full size fits a CPU (hours):
 # their recorded numbers go to results/full-cpu.json and book/results.md is generated from it.

@@ -263,7 +263,7 @@ def chapters(root: Path) -> dict[str, tuple[str, str]]:
 def page_block(root: Path, release: Release, page: str, mapping: dict[str, tuple[str, str]]) -> str:
     """The chapter page's list of its notebooks, with Colab links to the solution and exercise versions."""
     rows = []
-    for notebook, (_, chapter_page) in sorted(mapping.items()):
+    for notebook, (_, chapter_page) in mapping.items():  # in _toc.yml order
         if chapter_page != page:
             continue
         name = notebook.rsplit("/", 1)[-1]

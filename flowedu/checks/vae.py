@@ -8,7 +8,7 @@ import torch
 
 from flowedu.checks.core import check_close
 
-__all__ = ["check_reparameterize", "check_elbo"]
+__all__ = ["check_reparameterize", "check_elbo", "check_learning_rate_study"]
 
 
 def check_reparameterize(reparameterize: Callable) -> None:
@@ -85,3 +85,41 @@ def check_elbo(elbo: Callable) -> None:
         (g_ref,) = torch.autograd.grad(expected.sum(), weight)
         check_close(g_got, g_ref, f"d elbo / d encoder weights ({name})", rtol=1e-4, atol=1e-4)
     print(f"elbo: all {len(cases)} cases agree with the reference, values and encoder gradients.")
+
+
+def check_learning_rate_study(study: Callable) -> None:
+    """Check ``study(make_model, rates, train) -> {rate: train(make_model(), rate)}``, one fresh model per rate.
+
+    ``make_model()`` returns a new untrained model; ``train(model, rate)`` trains it and returns its
+    validation curve. The check uses stand-ins that record which model each rate was given: a study that
+    creates the model once, before its loop, hands every rate the model the previous rates trained.
+    """
+    created, seen = [], []
+
+    class Model:  # a stand-in that counts its training runs
+        def __init__(self):
+            self.runs = 0
+            created.append(self)
+
+    def train(model, rate):
+        seen.append((rate, model, model.runs))
+        model.runs += 1
+        return [rate, float(model.runs)]
+
+    rates = [0.1, 0.01, 0.001]
+    result = study(Model, rates, train)
+    if not isinstance(result, dict) or list(result) != rates:
+        raise AssertionError(f"study must return a dict keyed by the rates in order {rates}, got {result!r}")
+    if [rate for rate, _, _ in seen] != rates:
+        raise AssertionError(f"train must be called once per rate, in order; it was called for "
+                             f"{[rate for rate, _, _ in seen]}")
+    reused = [rate for rate, _, runs in seen if runs > 0]
+    if reused:
+        raise AssertionError(f"rate(s) {reused} continued training a model that an earlier rate had already "
+                             "trained: create the model inside the loop, once per rate")
+    if len({id(model) for _, model, _ in seen}) != len(rates):
+        raise AssertionError("each rate must get a model of its own")
+    for rate, curve in result.items():
+        if curve != [rate, 1.0]:
+            raise AssertionError(f"result[{rate}] must be what train returned for that rate, got {curve!r}")
+    print(f"learning-rate study: {len(rates)} rates, one fresh model each, results keyed by rate.")
