@@ -48,5 +48,11 @@ def test_results_page_is_generated_from_the_records(tmp_path, monkeypatch):
     path.write_text(json.dumps(records))
     monkeypatch.setattr(results, "RESULTS", path)
     monkeypatch.setattr(results, "PAGE", tmp_path / "results.md")
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"vae": {"quick_cpu": {"seconds": 20, "how": "measured"}}}))
+    monkeypatch.setattr(results, "TIMINGS", timings)
     assert results.main(["page", "--check"]) == 1
     assert results.main(["page"]) == 0 and results.main(["page", "--check"]) == 0
+    table = json.loads(timings.read_text())["vae"]
+    assert table["quick_cpu"] == {"seconds": 20, "how": "measured"}  # kept
+    assert table["full_cpu"] == {"seconds": 754, "how": "measured on a 2-core CPU, 2026-11-30"}

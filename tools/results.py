@@ -1,8 +1,9 @@
 """Full-scale results: run notebooks in full mode, uncapped, record their numbers, and write the page.
 
     python tools/results.py run [NOTEBOOK ...]   # execute in full mode, merge into results/full-cpu.json
-    python tools/results.py page                 # write book/results.md from results/full-cpu.json
-    python tools/results.py page --check         # exit 1 if book/results.md is out of date
+    python tools/results.py page                 # write book/results.md (and the full_cpu times of
+                                                 # flowedu/timings.json) from results/full-cpu.json
+    python tools/results.py page --check         # exit 1 if either is out of date
 
 ``make results`` does both for every notebook that fits a CPU. Each notebook runs in a fresh kernel
 with ``FLOWEDU_MODE=full`` (no ``FLOWEDU_SMOKE``) and ``FLOWEDU_RESULTS`` pointing at a scratch file,
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "full-cpu.json"
 PAGE = ROOT / "book" / "results.md"
+TIMINGS = ROOT / "flowedu" / "timings.json"
 # Image data for full mode on a machine without internet: Fashion-MNIST (Debian's package).
 CPU_DATASET = "fashion-mnist"
 # Notebooks whose full mode fits this CPU; the rest are listed on the page with the command that fills them.
@@ -38,7 +40,25 @@ def _machine() -> str:
     import torch
 
     cpu = platform.processor() or platform.machine()
-    return f"{os.cpu_count()}-core {cpu} CPU, torch {torch.__version__}, {torch.get_num_threads()} math threads"
+    threads = torch.get_num_threads()
+    return f"{os.cpu_count()}-core {cpu} CPU, torch {torch.__version__}, {threads} math thread{'s' * (threads != 1)}"
+
+
+def timings(results: dict) -> str:
+    """``flowedu/timings.json`` with each notebook's ``full_cpu`` wall time taken from the results.
+
+    Only runs whose claims all held count; the other entries (``quick_cpu`` from ``make timings``,
+    ``full_t4`` estimates) are kept as they are.
+    """
+    table = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    for name, entry in results.items():
+        if entry["status"] != "all claims held":
+            continue
+        parts = entry["machine"].split(", ")  # "2-core x86_64 CPU, torch 2.14.1, 1 math thread"
+        machine = f"{parts[0]} ({parts[-1]})" if len(parts) > 1 else parts[0]
+        table.setdefault(name, {})["full_cpu"] = {
+            "seconds": round(entry["seconds"]), "how": f"measured on a {machine}, {entry['date']}"}
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"
 
 
 def run(names: list[str], timeout: int) -> dict:
@@ -84,6 +104,7 @@ def run(names: list[str], timeout: int) -> dict:
         print(f"{name}: {seconds / 60:.1f} min, {len(records)} numbers, {results[name]['status']}", flush=True)
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        TIMINGS.write_text(timings(results))
     return results
 
 
@@ -167,14 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         run(args.notebooks or list(CPU_NOTEBOOKS), args.timeout)
         return 0
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    text = page(results)
+    text, table = page(results), timings(results)
     if args.check:
-        if not PAGE.is_file() or PAGE.read_text() != text:
-            print("book/results.md is out of date: run `python tools/results.py page`", file=sys.stderr)
-            return 1
-        return 0
+        stale = [path.name for path, new in ((PAGE, text), (TIMINGS, table))
+                 if not path.is_file() or path.read_text() != new]
+        for path in stale:
+            print(f"{path} is out of date with results/full-cpu.json: run `python tools/results.py page`",
+                  file=sys.stderr)
+        return 1 if stale else 0
     PAGE.write_text(text)
-    print(f"wrote {PAGE}")
+    TIMINGS.write_text(table)
+    print(f"wrote {PAGE} and {TIMINGS}")
     return 0
 
 
