@@ -18,6 +18,7 @@ from flowedu.vae import (
     gradient_samples,
     iwae_bound,
     log_likelihood,
+    make_vae,
     reparameterize,
     train_vae,
 )
@@ -278,3 +279,22 @@ def test_draw_uses_the_generator_and_stays_on_the_device():
         torch.testing.assert_close(on_gpu.cpu(), expected)
         cuda_generator = torch.Generator(device="cuda").manual_seed(0)
         assert draw("rand", (3,), cuda_generator, torch.float32, "cuda").device.type == "cuda"
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "categorical"])
+def test_decoder_draws_follow_their_probabilities(likelihood):
+    """x ~ p(x | z) pixel by pixel: the frequency of each level matches its probability (20,000 draws)."""
+    torch.manual_seed(0)
+    decoder = make_vae((1, 2, 2), 2, likelihood, (8,)).decoder
+    z = torch.randn(1, 2).expand(20_000, 2)
+    draws = decoder.sample(z, generator=torch.Generator().manual_seed(1)).reshape(20_000, 4)
+    with torch.no_grad():
+        if likelihood == "bernoulli":
+            probs = torch.stack([1 - decoder.mean(z[:1]), decoder.mean(z[:1])], -1).reshape(4, 2)
+        else:
+            probs = torch.softmax(decoder(z[:1]), -1).reshape(4, -1)
+    levels = probs.shape[-1]
+    frequencies = torch.stack([(draws * (levels - 1)).round().eq(c).double().mean(0) for c in range(levels)], -1)
+    assert torch.allclose(frequencies, probs.double(), atol=4 * (0.25 / 20_000) ** 0.5)
+    again = decoder.sample(z, generator=torch.Generator().manual_seed(1)).reshape(20_000, 4)
+    assert torch.equal(draws, again), "the same generator seed gives the same draws"

@@ -215,8 +215,10 @@ class CategoricalDecoder(_Decoder):
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x ~ p(x | z).  z: [n, d] -> [n, *data_shape] on the grid."""
         self._check(None, z)
-        probs = torch.softmax(self(z), -1).reshape(-1, self.n_levels)
-        idx = torch.multinomial(probs.cpu().double(), 1, generator=generator).to(z.device)
+        probs = torch.softmax(self(z), -1)  # [n, D, L]
+        u = draw("rand", (*probs.shape[:-1], 1), generator, probs.dtype, probs.device)
+        # the level whose cumulative probability first exceeds u (inverse CDF, on the model's device)
+        idx = (probs.cumsum(-1) <= u).sum(-1).clamp_max(self.n_levels - 1)
         return (idx.to(z.dtype) / (self.n_levels - 1)).reshape(*z.shape[:-1], *self.data_shape)
 
 
