@@ -202,10 +202,10 @@ class NormalizingFlow(nn.Module):
         return self.flow(self._base_sample(n), context)[0]
 
     def sample_and_log_prob(self, n=1, context=None):
-        """Reparameterized ``x: [n, dim]`` and ``log q(x): [n]`` from one forward pass.
+        """Reparameterized samples ``x: [n, dim]`` and their ``log q(x): [n]``.
 
-        ``log q(x) = log p_base(z) - log |det J_f(z)|``: what the reparameterized
-        ELBO needs, without inverting the flow.
+        One forward pass: ``log q(x) = log p_base(z) - log |det J_f(z)|``, what the
+        reparameterized ELBO needs, without inverting the flow.
         """
         z = self._base_sample(n)
         x, log_det = self.flow(z, context)

@@ -46,8 +46,8 @@ def planar_u_hat(u: torch.Tensor, w: torch.Tensor, return_kappa: bool = False):
 
     Args:
         u, w: ``[dim]`` or ``[batch, dim]`` (broadcast against each other).
-        return_kappa: also return ``κ = wᵀû`` (``[]`` or ``[batch]``), which the layer
-            needs anyway.
+        return_kappa: also return ``κ = wᵀû`` (``[]`` or ``[batch]``), which the
+            layer needs anyway.
 
     Returns:
         ``û``, the broadcast shape of ``u`` and ``w`` (and ``κ`` if asked).
