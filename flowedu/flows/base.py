@@ -185,7 +185,10 @@ class NormalizingFlow(nn.Module):
         return self.base.sample(shape)
 
     def log_prob(self, x: torch.Tensor, context=None) -> torch.Tensor:
-        """``log p(x)`` for ``x: [batch, dim]``; returns ``[batch]`` in nats (``[batch, m]`` for ``m`` copies)."""
+        """``log p(x)`` in nats for ``x: [batch, dim]``; returns ``[batch]``.
+
+        (``[batch, m]`` for ``m`` independent copies.)
+        """
         z, log_det = self.flow.inverse(x, context)
         return self.base.log_prob(z) + log_det
 
@@ -199,10 +202,10 @@ class NormalizingFlow(nn.Module):
         return self.flow(self._base_sample(n), context)[0]
 
     def sample_and_log_prob(self, n=1, context=None):
-        """Reparameterized ``x: [n, dim]`` and ``log q(x): [n]`` from one forward pass.
+        """Reparameterized samples ``x: [n, dim]`` and their ``log q(x): [n]``.
 
-        ``log q(x) = log p_base(z) - log |det J_f(z)|``: what the reparameterized ELBO needs, without
-        inverting the flow.
+        One forward pass: ``log q(x) = log p_base(z) - log |det J_f(z)|``, what the
+        reparameterized ELBO needs, without inverting the flow.
         """
         z = self._base_sample(n)
         x, log_det = self.flow(z, context)

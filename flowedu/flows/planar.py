@@ -39,11 +39,15 @@ _EPS = 1e-12
 
 
 def planar_u_hat(u: torch.Tensor, w: torch.Tensor, return_kappa: bool = False):
-    """``û = u + (m(wᵀu) - wᵀu) w / ||w||²`` with ``m(x) = -1 + softplus(x)``, so ``wᵀû = m(wᵀu) > -1``.
+    """The constrained ``û`` of the planar layer, with ``wᵀû > -1`` for every ``u``.
+
+    ``û = u + (m(wᵀu) - wᵀu) w / ||w||²`` with ``m(x) = -1 + softplus(x)``, so that
+    ``wᵀû = m(wᵀu) > -1``.
 
     Args:
         u, w: ``[dim]`` or ``[batch, dim]`` (broadcast against each other).
-        return_kappa: also return ``κ = wᵀû`` (``[]`` or ``[batch]``), which the layer needs anyway.
+        return_kappa: also return ``κ = wᵀû`` (``[]`` or ``[batch]``), which the
+            layer needs anyway.
 
     Returns:
         ``û``, the broadcast shape of ``u`` and ``w`` (and ``κ`` if asked).
@@ -76,7 +80,8 @@ def planar_forward(z: torch.Tensor, u_hat: torch.Tensor, w: torch.Tensor, b,
     h = torch.tanh(a)
     x = z + u_hat * h[..., None]  # f(z) = z + û h(a)
     kappa = (w * u_hat).sum(-1) if kappa is None else kappa  # wᵀû
-    log_det = torch.log((1 + (1 - h * h) * kappa).abs().clamp_min(_EPS))  # log |1 + h'(a) wᵀû|
+    # log |det J| = log |1 + h'(a) wᵀû|, with h'(a) = 1 - tanh²(a)
+    log_det = torch.log((1 + (1 - h * h) * kappa).abs().clamp_min(_EPS))
     return x, log_det
 
 
