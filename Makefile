@@ -83,9 +83,11 @@ exercises-check: $(READY)
 
 # Every built page in headless Chromium (Debian's chromium): nothing cut off, no console error, no CDN
 # request, one search box, no blank output areas, captioned and readable figures, no raw LaTeX, no machine
-# paths, no duplicate numbers. Screenshots and report.json in _build/check-html.
+# paths, no duplicate numbers. Screenshots and report.json in _build/check-html. `make check-html
+# HTML=_build/test` checks the strict build of `make test` instead (CI does, after make test).
+HTML ?= _build/html
 check-html: $(READY)
-	$(BIN)/python tools/check_html.py _build/html --out _build/check-html
+	$(BIN)/python tools/check_html.py $(HTML) --out _build/check-html
 
 # The book without solutions: exercise notebooks instead of solution notebooks, chapter-page solutions
 # left out (tools/student_book.py) -> _build/students/_build/html/index.html
