@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from flowedu.checks.core import check_close
+from flowedu.checks.core import check_close, leaves_rng_alone
 
 __all__ = ["check_flow_layer", "check_base_distribution", "check_normalizing_flow", "check_fit_density"]
 
@@ -65,6 +65,7 @@ def _check_output(name, out, z_flat, batch):
     return new, log_det
 
 
+@leaves_rng_alone
 def check_flow_layer(layer, z, context=None, n_jacobian: int = 4, rtol: float | None = None,
                      atol: float | None = None, verbose: bool = True) -> None:
     """Check a flow layer against the contract ``forward/inverse -> (z_new, log_det [batch])``.
@@ -136,6 +137,7 @@ def _shape_of(value) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
+@leaves_rng_alone
 def check_base_distribution(base, reference, n_samples: int = 20_000, verbose: bool = True) -> None:
     """Check a base distribution against a reference with event shape ``[dim]`` (e.g. ``Independent(Normal)``).
 
@@ -198,6 +200,7 @@ class _FixedBase:
         return -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
 
 
+@leaves_rng_alone
 def check_normalizing_flow(flow_class, verbose: bool = True) -> None:
     """Check a class ``flow_class(base, *layers)`` against :class:`flowedu.flows.NormalizingFlow`.
 
@@ -255,6 +258,7 @@ def check_normalizing_flow(flow_class, verbose: bool = True) -> None:
         print(f"{name}: log_prob (value, shape, gradient), sample and normalisation agree with the reference.")
 
 
+@leaves_rng_alone
 def check_fit_density(fit, verbose: bool = True) -> None:
     """Check a training loop ``fit(model, x, steps, lr, batch_size, generator) -> [per-step NLL]``.
 
