@@ -142,5 +142,5 @@ def test_two_moons_log_prob_matches_the_mixture_at_a_point():
     assert moons.log_prob(y).item() == pytest.approx(expected, abs=1e-4)  # midpoint rule, error O(n_t^-2)
     with pytest.raises(ValueError, match="noise must be"):
         TwoMoons(noise=0.0)
-    with pytest.raises(ValueError, match="n must be a positive integer"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
         moons.sample(0)

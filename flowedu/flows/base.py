@@ -8,26 +8,14 @@ the normalizing direction (data to base), which density estimation needs.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from flowedu import validate
+from flowedu.distributions.elementary import log_standard_normal
+from flowedu.validate import integer, optional_integer
+
 __all__ = ["FlowLayer", "Inverse", "SequentialFlow", "StandardNormal", "NormalizingFlow"]
-
-
-def check_dim(dim, name: str = "dim", minimum: int = 1) -> int:
-    """Validate a dimension argument (an integer >= ``minimum``) and return it."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {dim!r}")
-    return dim
-
-
-def check_copies(copies) -> int | None:
-    """Validate a ``copies`` argument: ``None`` (one flow) or an integer >= 1; return it."""
-    if copies is not None and (isinstance(copies, bool) or not isinstance(copies, int) or copies < 1):
-        raise ValueError(f"copies must be None or an integer >= 1, got {copies!r}")
-    return copies
 
 
 def check_input(z, dim: int, name: str = "z", copies: int | None = None) -> None:
@@ -142,14 +130,12 @@ class StandardNormal(nn.Module):
 
     def __init__(self, dim: int, copies: int | None = None):
         super().__init__()
-        self.dim = check_dim(dim)
-        self.copies = check_copies(copies)
+        self.dim = integer(dim, "dim", 1)
+        self.copies = optional_integer(copies, "copies", 1)
         self.register_buffer("_anchor", torch.zeros(()))
 
     def sample(self, sample_shape=()):
-        shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape):
-            raise ValueError(f"sample_shape must be a non-negative integer or a tuple of them, got {sample_shape!r}")
+        shape = validate.sample_shape(sample_shape)
         if self.copies is not None:
             shape = (*shape, self.copies)
         return torch.randn(*shape, self.dim, device=self._anchor.device, dtype=self._anchor.dtype)
@@ -157,7 +143,7 @@ class StandardNormal(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         if not isinstance(z, torch.Tensor) or z.shape[-1:] != (self.dim,):
             raise ValueError(f"z must be a tensor [..., {self.dim}], got {getattr(z, 'shape', type(z))}")
-        return -0.5 * (z**2).sum(-1) - 0.5 * self.dim * math.log(2 * math.pi)
+        return log_standard_normal(z)
 
 
 class NormalizingFlow(nn.Module):

@@ -8,13 +8,13 @@ unnormalised density, the reverse direction, see :func:`flowedu.vi.fit_elbo`.)
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 from tqdm.auto import tqdm
 
 from flowedu import data
+from flowedu.validate import integer, real
 
 __all__ = ["fit_density"]
 
@@ -40,12 +40,9 @@ def fit_density(model, x: torch.Tensor, steps: int, lr: float = 1e-2, batch_size
     Returns:
         ``{"nll": [training NLL per step, nats per example], "seconds": wall time}``.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(x):
-        raise ValueError(f"batch_size must be an integer in [1, len(x) = {len(x)}], got {batch_size!r}")
+    steps = integer(steps, "steps", 1)
+    lr = real(lr, "lr", above=0)
+    batch_size = integer(batch_size, "batch_size", 1, len(x))
     # foreach: one fused update for all parameter tensors (a 32-layer planar flow has 96 of them)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cosine else None

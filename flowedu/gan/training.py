@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from flowedu import data
 from flowedu.gan.ema import EMA
 from flowedu.gan.models import sample_latent
-from flowedu.gan.penalties import _check_coefficient, gradient_penalty, r1_penalty
+from flowedu.gan.penalties import gradient_penalty, r1_penalty
+from flowedu.loops import LossLog, batch_cycle
+from flowedu.validate import integer, real
 
 __all__ = ["GAN_LOSSES", "GAN_REGULARIZERS", "critic_loss", "generator_loss", "train_gan"]
 
@@ -61,22 +62,6 @@ def _penalty(critic, x_real, x_fake, reg, gamma, rng):
     if reg == "gp":
         return gradient_penalty(critic, x_real, x_fake, gamma, generator=rng)
     return torch.zeros((), device=x_real.device)
-
-
-def _cycle(x: torch.Tensor, batch_size: int, rng: torch.Generator):
-    """Mini-batches without end: a fresh random order each pass (the last partial batch is dropped)."""
-    if batch_size > len(x):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x)}, got {batch_size}")
-    while True:
-        yield from data.batches(x, batch_size, generator=rng, drop_last=True)
-
-
-def _check_finite(losses: dict[str, torch.Tensor], done: int, what: str) -> None:
-    """Raise at the first step (1-based) among the first ``done`` whose loss is not finite (one host read)."""
-    finite = torch.stack([v[:done] for v in losses.values()]).isfinite().all(0)
-    if not bool(finite.all()):
-        first = int((~finite).nonzero()[0, 0]) + 1
-        raise FloatingPointError(f"the losses became non-finite at step {first} ({what}); lower lr")
 
 
 def train_gan(
@@ -138,36 +123,31 @@ def train_gan(
         raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
     if reg not in GAN_REGULARIZERS:
         raise ValueError(f"reg must be one of {', '.join(GAN_REGULARIZERS)}, got {reg!r}")
-    gamma = _check_coefficient(gamma, "gamma")
+    gamma = real(gamma, "gamma", at_least=0)
     if update not in ("alternating", "simultaneous"):
         raise ValueError(f"update must be 'alternating' or 'simultaneous', got {update!r}")
     for name, value in (("n_steps", n_steps), ("n_critic", n_critic), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        integer(value, name, 1)
     if update == "simultaneous" and n_critic != 1:
         raise ValueError(f"n_critic must be 1 for simultaneous updates, got {n_critic}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
-        raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
-    if not 0 < lr < float("inf"):
-        raise ValueError(f"lr must be > 0, got {lr}")
+    eval_every = integer(eval_every, "eval_every", 0)
+    lr = real(lr, "lr", above=0)
     if keep_best is not None and evaluate is None:
         raise ValueError("keep_best needs an evaluate function")
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
 
     device = x_train.device
     rng = torch.Generator().manual_seed(seed)
-    real_batches = _cycle(x_train, batch_size, rng)
+    real_batches = batch_cycle(x_train, batch_size, rng, "x_train")
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
     ema = EMA(generator, ema_beta) if ema_beta is not None else None
     # Per-step losses stay on the device; they are read back at the evaluation points and at the end.
-    losses = {key: torch.full((n_steps,), float("nan"), device=device) for key in ("d_loss", "g_loss")}
+    losses = LossLog(("d_loss", "g_loss"), n_steps, device)
     history = {"evals": [], "ema": ema}
     what = f"{loss}+{reg}"
 
     def run_eval(step):
-        _check_finite(losses, step, what)
+        losses.check(step, what)
         if evaluate is None:
             return
         generator.eval()
@@ -219,10 +199,9 @@ def train_gan(
             opt_g.step()
         if ema is not None:
             ema.update(generator)
-        losses["d_loss"][step - 1] = d_loss.detach()
-        losses["g_loss"][step - 1] = g_loss.detach()
+        losses.record(step - 1, d_loss=d_loss, g_loss=g_loss)
         if eval_every and step % eval_every == 0 and step != n_steps:
             run_eval(step)
     run_eval(n_steps)
-    history.update({key: value.cpu().tolist() for key, value in losses.items()})
+    history.update(losses.tolist())
     return history

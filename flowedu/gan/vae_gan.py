@@ -22,8 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from flowedu import data
-from flowedu.gan.penalties import _check_coefficient
-from flowedu.gan.training import _check_finite, _cycle, critic_loss, generator_loss
+from flowedu.gan.training import critic_loss, generator_loss
+from flowedu.loops import LossLog, batch_cycle
+from flowedu.validate import integer, real
 
 __all__ = ["train_vae_gan", "vae_gan_objective", "course_vae_gan_objective", "effective_adversarial_weight"]
 
@@ -44,7 +45,7 @@ def vae_gan_objective(neg_elbo: torch.Tensor, adv: torch.Tensor, adv_weight: flo
         adv_weight: w >= 0.
     """
     _check_terms(neg_elbo, adv)
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     return neg_elbo.mean() + adv_weight * adv.reshape(len(adv), -1).sum(1).mean()
 
 
@@ -60,7 +61,7 @@ def course_vae_gan_objective(neg_elbo: torch.Tensor, adv: torch.Tensor, adv_weig
         neg_elbo: ``[B]``; adv: ``[B]`` or ``[B, P...]``; adv_weight: λ >= 0 (as written in the code).
     """
     _check_terms(neg_elbo, adv)
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     return neg_elbo.sum() + adv_weight * adv.mean()
 
 
@@ -73,10 +74,9 @@ def effective_adversarial_weight(adv_weight: float, batch_size: int, entries_per
         entries_per_example: P, entries of the adversarial term per example (1 for one logit per
             image; the number of pixels or patches for a per-pixel or per-patch map).
     """
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     for name, value in (("batch_size", batch_size), ("entries_per_example", entries_per_example)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        integer(value, name, 1)
     return adv_weight / (batch_size * entries_per_example)
 
 
@@ -117,22 +117,18 @@ def train_vae_gan(
     Raises:
         FloatingPointError: when a loss becomes non-finite (naming the first bad step).
     """
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     for name, value in (("n_steps", n_steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
+        integer(value, name, 1)
     rng = torch.Generator().manual_seed(seed)
     opt_vae = torch.optim.Adam(vae.parameters(), lr=lr)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.999))
-    losses = {key: torch.full((n_steps,), float("nan"), device=x_train.device)
-              for key in ("neg_elbo", "d_loss", "g_loss")}
-    real = _cycle(x_train, batch_size, rng)
+    losses = LossLog(("neg_elbo", "d_loss", "g_loss"), n_steps, x_train.device)
+    real_batches = batch_cycle(x_train, batch_size, rng, "x_train")
     vae.train()
     critic.train()
     for step in tqdm(range(n_steps), desc=f"VAE-GAN w={adv_weight:g}", disable=not progress, leave=False):
-        x = next(real)
+        x = next(real_batches)
         z = vae.prior.sample(batch_size, generator=rng).to(x.device)
         fake = vae.decoder.mean(z)
         # The critic: data against decoded prior samples.
@@ -148,10 +144,9 @@ def train_vae_gan(
         opt_vae.zero_grad(set_to_none=True)
         vae_gan_objective(neg_elbo, adv, adv_weight).backward()
         opt_vae.step()
-        for key, value in (("neg_elbo", neg_elbo.mean()), ("d_loss", d_loss), ("g_loss", g_loss)):
-            losses[key][step] = value.detach()
+        losses.record(step, neg_elbo=neg_elbo.mean(), d_loss=d_loss, g_loss=g_loss)
         if (step + 1) % 100 == 0:
-            _check_finite(losses, step + 1, "VAE-GAN")
-    _check_finite(losses, n_steps, "VAE-GAN")
+            losses.check(step + 1, "VAE-GAN")
+    losses.check(n_steps, "VAE-GAN")
     vae.eval()
-    return {key: value.cpu().tolist() for key, value in losses.items()}
+    return losses.tolist()

@@ -24,12 +24,13 @@ from torch import nn
 
 from flowedu.distributions.elementary import log_standard_normal
 from flowedu.flows import NormalizingFlow, SequentialFlow, StandardNormal
-from flowedu.flows.base import FlowLayer, check_dim, check_input
+from flowedu.flows.base import FlowLayer, check_input
 from flowedu.flows.planar import planar_forward, planar_inverse, planar_u_hat
 from flowedu.gk.core import C_DEFAULT, gk_quantile_derivative, gk_transform
 from flowedu.gk.fit import fit_quantiles_lm
 from flowedu.gk.transform import GandKTransform
-from flowedu.vae.model import check_sample_count, reparameterize
+from flowedu.vae.model import reparameterize
+from flowedu.validate import integer
 
 __all__ = ["AmortisedPlanar", "FlowVAE", "GandKPosteriorBase", "GandKPrior", "PriorAtZ0Objective"]
 
@@ -52,8 +53,8 @@ class AmortisedPlanar(FlowLayer):
 
     def __init__(self, dim: int, context_dim: int):
         super().__init__()
-        self.dim = check_dim(dim)
-        self.context_dim = check_dim(context_dim, "context_dim")
+        self.dim = integer(dim, "dim", 1)
+        self.context_dim = integer(context_dim, "context_dim", 1)
         self.net = nn.Linear(context_dim, 2 * dim + 1)
         with torch.no_grad():  # start close to the identity
             self.net.weight.mul_(0.1)
@@ -88,7 +89,7 @@ class GandKPrior(NormalizingFlow):
     """
 
     def __init__(self, latent_dim: int):
-        latent_dim = check_dim(latent_dim, "latent_dim")
+        latent_dim = integer(latent_dim, "latent_dim", 1)
         super().__init__(StandardNormal(latent_dim), GandKTransform(latent_dim, a=0.0, b=1.0, g=0.0, k=0.01))
         self.latent_dim = latent_dim
 
@@ -110,7 +111,7 @@ class GandKPrior(NormalizingFlow):
 
     def rsample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``[n, d]``, differentiable in the prior's parameters."""
-        n = check_dim(n, "n")
+        n = integer(n, "n", 1)
         p = self.transform.a
         eps = torch.randn(n, self.latent_dim, generator=generator, dtype=p.dtype).to(p.device)
         return self.flow(eps)[0]
@@ -148,7 +149,7 @@ class GandKPosteriorBase(nn.Module):
 
     def __init__(self, latent_dim: int, k_init: float = 0.01, c: float = C_DEFAULT):
         super().__init__()
-        self.latent_dim = check_dim(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         if not (isinstance(k_init, (int, float)) and 0 < k_init < 10):
             raise ValueError(f"k_init must be a number in (0, 10), got {k_init!r}")
         if not 0 <= c <= 0.83:
@@ -223,7 +224,7 @@ class FlowVAE(nn.Module):
             ``(z0, zM, log_q0, sum_log_det)`` with shapes ``[k, batch, d]``, ``[k, batch, d]``,
             ``[k, batch]``, ``[k, batch]``; log q_M(z_M | x) = log_q0 − sum_log_det.
         """
-        k = check_sample_count(k)
+        k = integer(k, "k", 1)
         mean, log_var = self.encoder(x)
         eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
         if self.base is None:

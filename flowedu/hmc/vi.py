@@ -12,12 +12,13 @@ trick, Kingma & Welling 2014; Rezende & Mohamed 2015).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
 import torch
 from tqdm.auto import trange
+
+from flowedu.validate import integer, optional_integer, real
 
 __all__ = ["elbo_terms", "fit_elbo"]
 
@@ -34,8 +35,7 @@ def elbo_terms(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], n_samples
         ``(theta [S, dim], terms [S])`` with ``terms = log p~(theta) - log q(theta)``; its mean is an
         unbiased estimate of the ELBO whose gradient is the reparameterized gradient.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    n_samples = integer(n_samples, "n_samples", 1)
     theta, log_q = flow.sample_and_log_prob(n_samples)
     return theta, log_prob(theta) - log_q
 
@@ -65,16 +65,12 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
     Returns:
         ``{"elbo": [per-step ELBO estimates], "seconds": training wall time, "steps": steps taken}``.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr}")
+    steps = integer(steps, "steps", 1)
+    lr = real(lr, "lr", above=0)
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be > 0 or None, got {clip}")
-    if anneal is not None and (isinstance(anneal, bool) or not isinstance(anneal, int) or anneal < 1):
-        raise ValueError(f"anneal must be an integer >= 1 or None, got {anneal!r}")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
+    anneal = optional_integer(anneal, "anneal", 1)
+    weight_decay = real(weight_decay, "weight_decay", at_least=0)
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cosine else None
     history, start, step = [], time.perf_counter(), 0

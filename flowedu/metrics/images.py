@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from flowedu.validate import integer
+
 __all__ = [
     "frechet_distance",
     "frechet_distance_gaussians",
@@ -124,8 +126,7 @@ def inception_score(probs, splits: int = 10) -> tuple[float, float]:
         raise ValueError(f"probs must be [n, n_classes], got shape {p.shape}")
     if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
         raise ValueError("probs must have non-negative rows that sum to 1")
-    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or not 1 <= splits <= len(p):
-        raise ValueError(f"splits must be an integer in [1, {len(p)}], got {splits!r}")
+    splits = integer(splits, "splits", 1, len(p))
     scores = []
     for part in np.array_split(p, int(splits)):
         marginal = part.mean(0, keepdims=True)
@@ -170,8 +171,7 @@ class ClassifierFeatures:
         if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) < 4:
             raise ValueError(f"image_shape must be (C, H, W) with C in (1, 3) and H, W >= 4, got {tuple(image_shape)}")
         for name, value, low in (("n_classes", n_classes, 2), ("feature_dim", feature_dim, 1), ("width", width, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            integer(value, name, low)
         self.image_shape, self.n_classes = shape, n_classes
         self.config = {"image_shape": shape, "n_classes": n_classes, "feature_dim": feature_dim, "width": width}
         self.net = _SmallCNN(shape, n_classes, feature_dim, width).to(device or "cpu")
@@ -191,8 +191,7 @@ class ClassifierFeatures:
         y = y.to(self.device)
         if len(y) != len(x) or y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"y must hold {len(x)} labels in [0, {self.n_classes})")
-        if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
-            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+        n_epochs = integer(n_epochs, "n_epochs", 1)
         rng = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.net.train()
@@ -257,8 +256,7 @@ class InceptionFID:
     """
 
     def __init__(self, metric, x_real: torch.Tensor, batch_size: int = 500):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = integer(batch_size, "batch_size", 1)
         self.metric, self.batch_size = metric, batch_size
         self._update(x_real, real=True, name="x_real")
 

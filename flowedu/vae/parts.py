@@ -21,6 +21,9 @@ from flowedu.distributions.elementary import (
     log_normal_diag,
     log_standard_normal,
 )
+from flowedu.nets import mlp
+from flowedu.validate import data_shape as data_shape_
+from flowedu.validate import integer
 
 __all__ = ["GaussianEncoder", "BernoulliDecoder", "CategoricalDecoder", "StandardNormalPrior", "MixturePrior",
            "VampPrior", "mlp"]
@@ -40,33 +43,6 @@ def draw(kind: str, shape, generator: torch.Generator | None, dtype: torch.dtype
     return sample(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _shape_tuple(data_shape) -> tuple[int, ...]:
-    shape = (data_shape,) if isinstance(data_shape, int) else tuple(data_shape)
-    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"data_shape must be a positive integer or a tuple of them, e.g. (1, 28, 28), "
-                         f"got {data_shape!r}")
-    return shape
-
-
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between the layers."""
-    sizes = [_positive_int(s, "sizes[i]") for s in sizes]
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
-
-
 class GaussianEncoder(nn.Module):
     """Amortized posterior q_φ(z | x) = N(z; μ_φ(x), diag σ²_φ(x)), an MLP that outputs (μ, log σ²).
 
@@ -80,9 +56,9 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, data_shape, latent_dim: int, hidden: Sequence[int] = (400,)):
         super().__init__()
-        self.data_shape = _shape_tuple(data_shape)
+        self.data_shape = data_shape_(data_shape)
         self.data_dim = math.prod(self.data_shape)
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.net = mlp([self.data_dim, *hidden, 2 * self.latent_dim])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,8 +76,8 @@ class GaussianEncoder(nn.Module):
 class _Decoder(nn.Module):
     def __init__(self, latent_dim: int, data_shape, hidden: Sequence[int], out_per_pixel: int):
         super().__init__()
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
-        self.data_shape = _shape_tuple(data_shape)
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
+        self.data_shape = data_shape_(data_shape)
         self.data_dim = math.prod(self.data_shape)
         self.net = mlp([self.latent_dim, *hidden, self.data_dim * out_per_pixel])
 
@@ -176,8 +152,7 @@ class CategoricalDecoder(_Decoder):
     """
 
     def __init__(self, latent_dim: int, data_shape, n_levels: int = 17, hidden: Sequence[int] = (256,)):
-        if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-            raise ValueError(f"n_levels must be an integer >= 2, got {n_levels!r}")
+        n_levels = integer(n_levels, "n_levels", 2)
         super().__init__(latent_dim, data_shape, hidden, n_levels)
         self.n_levels = n_levels
 
@@ -223,7 +198,7 @@ class CategoricalDecoder(_Decoder):
 class _Prior(nn.Module):
     def __init__(self, latent_dim: int):
         super().__init__()
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device, dtype)
 
     def _check(self, z: torch.Tensor) -> None:
@@ -232,7 +207,7 @@ class _Prior(nn.Module):
             raise ValueError(f"z must have shape [..., {self.latent_dim}], got {got}")
 
     def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        _positive_int(n, "n")
+        integer(n, "n", 1)
         a = self._anchor
         return draw("randn", (n, self.latent_dim), generator, a.dtype, a.device)
 
@@ -267,7 +242,7 @@ class MixturePrior(_Prior):
 
     def __init__(self, n_components: int, latent_dim: int, init_scale: float = 1.0):
         super().__init__(latent_dim)
-        self.n_components = _positive_int(n_components, "n_components")
+        self.n_components = integer(n_components, "n_components", 1)
         if not math.isfinite(init_scale) or init_scale < 0:
             raise ValueError(f"init_scale must be a finite number >= 0, got {init_scale}")
         self.means = nn.Parameter(init_scale * torch.randn(n_components, latent_dim))
@@ -300,7 +275,7 @@ class VampPrior(_Prior):
 
     def __init__(self, encoder: GaussianEncoder, n_pseudo: int, init: torch.Tensor | None = None):
         super().__init__(encoder.latent_dim)
-        self.n_pseudo = _positive_int(n_pseudo, "n_pseudo")
+        self.n_pseudo = integer(n_pseudo, "n_pseudo", 1)
         if init is None:
             init = 0.5 + 0.1 * torch.randn(n_pseudo, *encoder.data_shape)
         if init.shape != (n_pseudo, *encoder.data_shape):

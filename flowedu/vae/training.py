@@ -22,6 +22,7 @@ from flowedu.vae.parts import (
     StandardNormalPrior,
     VampPrior,
 )
+from flowedu.validate import integer
 
 __all__ = ["train_vae", "evaluate_elbo", "gradient_samples", "make_vae", "load_vae_data", "OPTIMIZERS"]
 
@@ -71,8 +72,7 @@ def load_vae_data(name: str, n_val: int, device: torch.device | str | None = Non
         dict with ``x_train, y_train, x_val, y_val, x_test, y_test``, ``likelihood`` and ``binarize``.
     """
     x, y = data.load_images(name, "train", device=device)
-    if isinstance(n_val, bool) or not isinstance(n_val, int) or not 1 <= n_val < len(x):
-        raise ValueError(f"n_val must be an integer in [1, {len(x)}), got {n_val!r}")
+    n_val = integer(n_val, "n_val", 1, len(x) - 1)
     binary = name != "digits"
     x_test, y_test = data.load_images(name, "test", binarize="static" if binary else None, device=device)
     x_val = x[-n_val:]
@@ -134,12 +134,6 @@ def _binarizer(x_train: torch.Tensor, generator: torch.Generator | None) -> Call
     return binarize
 
 
-def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, epochs: int = 10,
               lr: float = 1e-3, batch_size: int = 64, binarize: bool = False,
               generator: torch.Generator | None = None, progress: bool = True, optimizer: str = "adam",
@@ -190,14 +184,14 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
         RuntimeError: if the loss becomes NaN or infinite during an epoch (lower the learning rate), unless
             ``raise_on_nan`` is False.
     """
-    _check_count(epochs, "epochs")
-    _check_count(batch_size, "batch_size")
+    integer(epochs, "epochs", 1)
+    integer(batch_size, "batch_size", 1)
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}")
     if patience is not None:
-        _check_count(patience, "patience")
+        integer(patience, "patience", 1)
     if restore_best is None:
         restore_best = patience is not None
     if (patience is not None or restore_best) and x_val is None:
@@ -207,7 +201,7 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
     if any(name in reserved or not callable(f) for name, f in metrics.items()):
         raise ValueError(f"metrics must map new names (not {'/'.join(reserved)}) to callables")
     if metric_epochs is not None:
-        metric_epochs = {_check_count(e, "metric_epochs[i]") for e in metric_epochs}
+        metric_epochs = {integer(e, "metric_epochs[i]", 1) for e in metric_epochs}
 
     # Check the data once; the per-batch value checks would each make a GPU wait for the host.
     decoder = getattr(model, "decoder", None)
@@ -280,8 +274,7 @@ def gradient_samples(f: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tens
     Returns:
         ``(score, reparam)``, each [n, d].
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    n = integer(n, "n", 2)
     if mean.dim() != 1 or mean.shape != log_var.shape:
         raise ValueError(f"mean and log_var must both have shape [d], got {tuple(mean.shape)}, {tuple(log_var.shape)}")
     mean, log_var = mean.detach(), log_var.detach()
