@@ -37,11 +37,12 @@ from flowedu.distributions.linear_gaussian import (
     LinearGaussianDecoder,
     LinearGaussianProposal,
 )
+from flowedu.distributions.standard_normal import StandardNormal, draw
 
 __all__ = [
     "Arcs", "BANANA_SEED", "BANANA_THETA", "BananaGrid", "BananaPosterior", "ENERGIES", "Energy2D", "Grid2D",
     "HalfPosteriorProposal", "LinearGaussian", "LinearGaussianDecoder", "LinearGaussianProposal", "NoisyCurves",
-    "Sine", "TOY_DENSITIES", "TwoMoons", "U1", "U2", "U3", "U4", "banana_data", "checking_values",
-    "grid_log_normalizer", "kl_normal_standard", "log_bernoulli", "log_categorical", "log_normal_diag",
+    "Sine", "StandardNormal", "TOY_DENSITIES", "TwoMoons", "U1", "U2", "U3", "U4", "banana_data", "checking_values",
+    "draw", "grid_log_normalizer", "kl_normal_standard", "log_bernoulli", "log_categorical", "log_normal_diag",
     "log_standard_normal", "skip_value_checks", "stack_log_probs",
 ]

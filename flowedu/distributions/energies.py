@@ -25,6 +25,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from flowedu import validate
 from flowedu.grids import Grid2D, grid_log_normalizer
 from flowedu.validate import integer
 
@@ -165,6 +166,7 @@ class NoisyCurves:
     t_range: tuple[float, float] = (0.0, math.pi)
     box: tuple[tuple[float, float], tuple[float, float]] = ((-3.0, 3.0), (-3.0, 3.0))
     default_n_t = 200
+    dim = 2
 
     def __init__(self, noise: float = 0.1, n_t: int | None = None):
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0):
@@ -191,9 +193,12 @@ class NoisyCurves:
                    - math.log(2 * math.pi * self.noise**2))
         return log_p_x + self.std.log().sum()  # p_Y(y) = p_X(x) s_1 s_2
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` i.i.d. points ``[n, 2]`` (float64, CPU), ``t`` uniform, in the data set's coordinates."""
-        n = integer(n, "n", 1)
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """i.i.d. points ``[*sample_shape, 2]`` (float64, CPU), ``t`` uniform, in the data set's coordinates."""
+        shape = validate.sample_shape(sample_shape)
+        return self._sample(math.prod(shape), generator).reshape(*shape, 2)
+
+    def _sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         lo, hi = self.t_range
         t = lo + torch.rand(n, dtype=torch.float64, generator=generator) * (hi - lo)
         points = self.curves(t)

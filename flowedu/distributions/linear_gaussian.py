@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from flowedu import validate
 from flowedu.distributions.elementary import LOG_2PI, log_normal_diag, log_standard_normal
 from flowedu.validate import integer, real
 
@@ -143,9 +144,16 @@ class LinearGaussian:
         noise = torch.randn(n, self.data_dim, **kwargs).to(self.weight.device)
         return z, z @ self.weight.T + self.bias + self.sigma * noise
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw x [n, data_dim] from the marginal p(x)."""
-        return self.sample_joint(n, generator)[1]
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw x ``[*sample_shape, data_dim]`` from the marginal p(x) (``sample(n)``: ``[n, data_dim]``)."""
+        shape = validate.sample_shape(sample_shape)
+        return self.sample_joint(max(math.prod(shape), 1), generator)[1][:math.prod(shape)].reshape(
+            *shape, self.data_dim)
+
+    @property
+    def dim(self) -> int:
+        """The size of x, what :meth:`sample` and :meth:`log_prob` work on (= ``data_dim``)."""
+        return self.data_dim
 
     def decoder(self) -> LinearGaussianDecoder:
         """p(x | z) as a module with the decoder interface of ``flowedu.vae`` (``log_prob(x, z)``)."""

@@ -61,8 +61,10 @@ class VAE(nn.Module):
         encoder: a :class:`~flowedu.vae.GaussianEncoder` (``forward(x) -> (mean, log_var)``).
         decoder: a :class:`~flowedu.vae.BernoulliDecoder` or :class:`~flowedu.vae.CategoricalDecoder`
             (``log_prob(x, z)``, ``mean(z)``, ``sample(z)``).
-        prior: a :class:`~flowedu.vae.StandardNormalPrior`, :class:`~flowedu.vae.MixturePrior` or
-            :class:`~flowedu.vae.VampPrior` (``log_prob(z)``, ``sample(n)``).
+        prior: a :class:`~flowedu.vae.StandardNormalPrior`, :class:`~flowedu.vae.MixturePrior`,
+            :class:`~flowedu.vae.VampPrior` or any :class:`~flowedu.flows.NormalizingFlow` over ``[d]``
+            (the distribution contract: ``latent_dim``, ``log_prob(z: [..., d]) -> [...]``,
+            ``sample(n, generator=...)``).
 
     All three must share ``latent_dim``; encoder and decoder must share ``data_shape``.
     """

@@ -14,33 +14,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from flowedu import validate
 from flowedu.distributions.elementary import (
     checking_values,
     log_bernoulli,
     log_categorical,
     log_normal_diag,
-    log_standard_normal,
 )
+from flowedu.distributions.standard_normal import StandardNormal, draw
 from flowedu.nets import mlp
 from flowedu.validate import data_shape as data_shape_
 from flowedu.validate import integer
 
 __all__ = ["GaussianEncoder", "BernoulliDecoder", "CategoricalDecoder", "StandardNormalPrior", "MixturePrior",
            "VampPrior", "mlp"]
-
-
-def draw(kind: str, shape, generator: torch.Generator | None, dtype: torch.dtype, device) -> torch.Tensor:
-    """Standard normal (``kind="randn"``) or uniform (``"rand"``) numbers of ``shape`` on ``device``.
-
-    Drawn directly on ``device`` when ``generator`` is None or lives there (no host round trip on a GPU);
-    drawn on the generator's device and moved otherwise, so a CPU generator gives the same numbers on
-    every device.
-    """
-    sample = {"randn": torch.randn, "rand": torch.rand}[kind]
-    device = torch.device(device)
-    if generator is None or generator.device == device:
-        return sample(shape, generator=generator, dtype=dtype, device=device)
-    return sample(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
 
 
 class GaussianEncoder(nn.Module):
@@ -206,21 +193,19 @@ class _Prior(nn.Module):
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must have shape [..., {self.latent_dim}], got {got}")
 
-    def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        integer(n, "n", 1)
+    @property
+    def dim(self) -> int:
+        return self.latent_dim
+
+    def noise(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """ε ~ N(0, I): ``[*sample_shape, d]`` on the prior's device and dtype (what its ``sample`` transforms)."""
         a = self._anchor
-        return draw("randn", (n, self.latent_dim), generator, a.dtype, a.device)
+        return draw("randn", (*validate.sample_shape(sample_shape), self.latent_dim), generator, a.dtype, a.device)
 
 
-class StandardNormalPrior(_Prior):
-    """p(z) = N(z; 0, I_d).  ``log_prob(z)``: [..., d] -> [...]; ``sample(n)``: [n, d]."""
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        self._check(z)
-        return log_standard_normal(z)
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self._noise(n, generator)
+StandardNormalPrior = StandardNormal
+"""p(z) = N(z; 0, I_d): the package's one standard normal, :class:`flowedu.distributions.StandardNormal`
+(``StandardNormalPrior(d)``; ``log_prob(z)``: ``[..., d] -> [...]``; ``sample(n, generator)``: ``[n, d]``)."""
 
 
 class MixturePrior(_Prior):
@@ -255,11 +240,13 @@ class MixturePrior(_Prior):
         log_pi = torch.log_softmax(self.logits, 0)
         return torch.logsumexp(log_pi + log_normal_diag(z.unsqueeze(-2), self.means, self.log_vars), dim=-1)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """[n, d] from the mixture: m ~ Categorical(π), then z = μ_m + exp(½ log σ²_m) ε."""
-        eps = self._noise(n, generator)
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[*sample_shape, d]`` from the mixture: m ~ Categorical(π), then z = μ_m + exp(½ log σ²_m) ε."""
+        shape = validate.sample_shape(sample_shape)
+        eps = self.noise(shape, generator)
         probs = torch.softmax(self.logits.detach(), 0).double().cpu()
-        m = torch.multinomial(probs, n, replacement=True, generator=generator).to(eps.device)
+        m = torch.multinomial(probs, math.prod(shape), replacement=True, generator=generator).to(eps.device)
+        m = m.reshape(shape)
         return self.means[m] + torch.exp(0.5 * self.log_vars[m]) * eps
 
 
@@ -288,8 +275,10 @@ class VampPrior(_Prior):
         mean, log_var = self._encoder[0](self.pseudo_inputs)
         return torch.logsumexp(log_normal_diag(z.unsqueeze(-2), mean, log_var), -1) - math.log(self.n_pseudo)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        eps = self._noise(n, generator)
-        m = torch.randint(self.n_pseudo, (n,), generator=generator).to(eps.device)
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[*sample_shape, d]``: m uniform among the pseudo-inputs, then z ~ q_φ(z | u_m)."""
+        shape = validate.sample_shape(sample_shape)
+        eps = self.noise(shape, generator)
+        m = torch.randint(self.n_pseudo, shape, generator=generator).to(eps.device)
         mean, log_var = self._encoder[0](self.pseudo_inputs)
         return mean[m] + torch.exp(0.5 * log_var[m]) * eps
