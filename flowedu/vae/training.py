@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 import torch
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from flowedu import data
 from flowedu.distributions.elementary import skip_value_checks
+from flowedu.loops import History, LossLog, NonFiniteLossError
 from flowedu.vae.model import VAE
 from flowedu.vae.parts import (
     BernoulliDecoder,
@@ -139,7 +141,7 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
               generator: torch.Generator | None = None, progress: bool = True, optimizer: str = "adam",
               patience: int | None = None, restore_best: bool | None = None,
               metrics: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
-              metric_epochs: Collection[int] | None = None, raise_on_nan: bool = True) -> dict:
+              metric_epochs: Collection[int] | None = None, raise_on_nan: bool = True) -> History:
     """Maximise the ELBO by mini-batch gradient ascent; returns the per-epoch curves in nats per example.
 
     Early stopping: with ``patience`` the loop stops once the validation loss -ELBO has not improved for
@@ -170,22 +172,24 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
             (in eval mode), e.g. an importance-weighted bound on a fixed subset.
         metric_epochs: 1-based epochs at which ``metrics`` are evaluated (the last epoch run is always
             added); ``None`` means every epoch.
-        raise_on_nan: raise when an epoch's loss is not finite (default); with ``False`` the loop stops
-            there instead and returns the history, whose ``train`` then ends with that value and whose
-            ``diverged`` is the epoch (for showing a divergence rather than preventing it).
+        raise_on_nan: raise at the first non-finite loss (default; after that very step on the CPU, at the
+            end of its epoch on a GPU, naming the step either way); with ``False`` the loop finishes that
+            epoch, stops and returns the history, whose ``train`` then ends with that epoch's value and
+            whose ``diverged`` is the epoch (for showing a divergence rather than preventing it).
 
     Returns:
-        ``{"train": [...], "val": [...], "best_epoch": int or None, "diverged": int or None,
-        "metric_epochs": [...], <metric name>: [...]}``: ``train`` is the mean -ELBO over each epoch's
+        :class:`~flowedu.loops.History` ``{"train": [...], "val": [...], "best_epoch": int or None,
+        "diverged": int or None, "metric_epochs": [...], <metric name>: [...], "steps": int, "seconds": float}``
+        (the loop convention of :mod:`flowedu.loops`): ``train`` is the mean -ELBO over each epoch's
         batches while training, ``val`` the validation -ELBO after each epoch (empty without ``x_val``),
         ``best_epoch`` the 1-based epoch of the lowest ``val``.
 
     Raises:
-        RuntimeError: if the loss becomes NaN or infinite during an epoch (lower the learning rate), unless
-            ``raise_on_nan`` is False.
+        NonFiniteLossError: (a ``RuntimeError``) at the first NaN or infinite loss, naming its step and epoch
+            (lower the learning rate), unless ``raise_on_nan`` is False.
     """
-    integer(epochs, "epochs", 1)
-    integer(batch_size, "batch_size", 1)
+    epochs = integer(epochs, "epochs", 1)
+    batch_size = integer(batch_size, "batch_size", 1)  # larger than the data: one batch per epoch
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if optimizer not in OPTIMIZERS:
@@ -197,7 +201,7 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
     if (patience is not None or restore_best) and x_val is None:
         raise ValueError("patience and restore_best need validation data x_val")
     metrics = dict(metrics or {})
-    reserved = ("train", "val", "best_epoch", "diverged", "metric_epochs")
+    reserved = ("train", "val", "best_epoch", "diverged", "metric_epochs", "steps", "seconds")
     if any(name in reserved or not callable(f) for name, f in metrics.items()):
         raise ValueError(f"metrics must map new names (not {'/'.join(reserved)}) to callables")
     if metric_epochs is not None:
@@ -214,6 +218,8 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
     history: dict = {"train": [], "val": [], "best_epoch": None, "diverged": None, "metric_epochs": [],
                      **{name: [] for name in metrics}}
     best_val, best_state = math.inf, None
+    per_epoch = -(-len(x_train) // batch_size)
+    log, step, start = LossLog(("loss",), epochs * per_epoch, x_train.device), 0, time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=f"VAE {optimizer} lr={lr:g}", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
@@ -223,6 +229,10 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
                 if binarize_batch is not None:
                     xb = binarize_batch(xb)
                 loss = -model.elbo(xb).mean()
+                log.record(step, loss=loss)
+                step += 1
+                if raise_on_nan:
+                    log.maybe_check(step, f"VAE, epoch {epoch}")  # every step on the CPU: no NaN update
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -230,7 +240,9 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
         history["train"].append(total.item() / len(x_train))  # one read-back per epoch
         if not math.isfinite(history["train"][-1]):
             if raise_on_nan:
-                raise RuntimeError(f"the loss became {history['train'][-1]} in epoch {epoch} (lr={lr:g}): lower lr")
+                log.check(step, f"VAE, epoch {epoch}, lr={lr:g}")
+                raise NonFiniteLossError(f"the loss became {history['train'][-1]} in epoch {epoch} (lr={lr:g}): "
+                                         "lower lr")
             history["diverged"] = epoch
             break
         if x_val is not None:
@@ -253,7 +265,7 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return history
+    return History(history, steps=step, seconds=time.perf_counter() - start)
 
 
 def gradient_samples(f: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tensor, log_var: torch.Tensor, n: int,
