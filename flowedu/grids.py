@@ -13,7 +13,15 @@ import torch
 
 from flowedu.validate import integer
 
-__all__ = ["Grid2D", "grid_log_normalizer"]
+__all__ = ["Grid2D", "grid_log_normalizer", "log_midpoint_integral"]
+
+
+def log_midpoint_integral(log_values: torch.Tensor, cell_area: float) -> float:
+    """``log ∫ exp(f) ≈ log(cell_area Σ exp(log_values))``, the midpoint rule on any grid of equal cells
+    (log-sum-exp in float64: no overflow). The one normaliser of the package's 2-D grids."""
+    if torch.isnan(log_values).any():
+        raise ValueError("log_values has NaN entries")
+    return (torch.logsumexp(log_values.double().reshape(-1), 0) + math.log(cell_area)).item()
 
 
 def _check_bounds(bounds):
@@ -72,10 +80,8 @@ class Grid2D:
         return values.detach().reshape(self.n, self.n).cpu()
 
     def log_integral(self, log_values: torch.Tensor) -> float:
-        """``log ∫ exp(log_values)`` by the midpoint rule (log-sum-exp in float64: no overflow)."""
-        if torch.isnan(log_values).any():
-            raise ValueError("log_values has NaN entries")
-        return (torch.logsumexp(log_values.double().reshape(-1), 0) + math.log(self.cell_area)).item()
+        """``log ∫ exp(log_values)`` by the midpoint rule (:func:`log_midpoint_integral`)."""
+        return log_midpoint_integral(log_values, self.cell_area)
 
 
 def grid_log_normalizer(log_prob, bounds=((-6.0, 6.0), (-6.0, 6.0)), n: int = 500,

@@ -8,7 +8,7 @@ import torch
 
 from flowedu import flows, hmc, vae
 from flowedu.distributions import log_standard_normal
-from flowedu.grids import Grid2D
+from flowedu.grids import Grid2D, log_midpoint_integral
 from flowedu.loops import LossLog, batch_cycle
 from flowedu.nets import mlp
 
@@ -49,12 +49,18 @@ def test_one_standard_normal_log_density():
     torch.testing.assert_close(vae.StandardNormalPrior(4).log_prob(z), expected)
 
 
-def test_banana_grid_is_a_grid2d_with_rows_along_theta1():
+def test_one_grid_normaliser_for_the_flows_grid_and_the_banana_grid():
+    """Both 2-D grids normalise with ``log_midpoint_integral``; the banana grid keeps its documented
+    ``[n1, n2]`` ("ij") layout and its own midpoint formula (so the HMC notebook's numbers are unchanged),
+    which equals Grid2D's midpoints to rounding."""
     post = hmc.BananaPosterior(hmc.banana_data())
     grid = post.grid(60)
     reference = Grid2D(((-6.0, 2.5), (-3.0, 3.0)), 60, dtype=torch.float64)
-    assert torch.equal(grid.theta1, reference.xs) and torch.equal(grid.theta2, reference.ys)
+    torch.testing.assert_close(grid.theta1, reference.xs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grid.theta2, reference.ys, rtol=0, atol=1e-12)
     t1, t2 = torch.meshgrid(grid.theta1, grid.theta2, indexing="ij")
     log_joint = post.log_prob(torch.stack([t1, t2], -1))  # row i at theta1[i]
-    torch.testing.assert_close(grid.log_density, log_joint - grid.log_z, rtol=0, atol=1e-12)
+    assert grid.log_z == log_midpoint_integral(log_joint, grid.cell_area)
+    torch.testing.assert_close(grid.log_density, log_joint - grid.log_z, rtol=0, atol=0)
+    assert math.isclose(reference.log_integral(post.log_prob(reference.points)), grid.log_z, abs_tol=1e-9)
     assert math.isclose(float(grid.density.sum() * grid.cell_area), 1.0, rel_tol=1e-12)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-from flowedu.grids import Grid2D
+from flowedu.grids import log_midpoint_integral
 from flowedu.validate import integer, real
 
 __all__ = ["BANANA_SEED", "BANANA_THETA", "BananaGrid", "BananaPosterior", "banana_data"]
@@ -185,9 +185,18 @@ class BananaPosterior:
             :class:`BananaGrid`, with ``log_z = log p(y)``.
         """
         n_points = integer(n_points, "n_points", 10)
-        grid = Grid2D(bounds, n_points, dtype=torch.float64)
-        # Grid2D's points are in "xy" order; the transposed image is [n1, n2] with row i at theta1 = xs[i]
-        log_joint = grid.image(self.log_prob(grid.points)).T.contiguous()
-        log_z = grid.log_integral(log_joint)
+        try:
+            (lo1, hi1), (lo2, hi2) = ((float(a), float(b)) for a, b in bounds)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"bounds must be ((lo_1, hi_1), (lo_2, hi_2)), got {bounds!r}") from err
+        if not (lo1 < hi1 and lo2 < hi2) or not all(map(math.isfinite, (lo1, hi1, lo2, hi2))):
+            raise ValueError(f"bounds must be finite numbers with lo < hi on each axis, got {bounds!r}")
+        h1, h2 = (hi1 - lo1) / n_points, (hi2 - lo2) / n_points
+        theta1 = lo1 + h1 * (0.5 + torch.arange(n_points, dtype=torch.float64))
+        theta2 = lo2 + h2 * (0.5 + torch.arange(n_points, dtype=torch.float64))
+        # "ij": the arrays are [n1, n2] with row i at theta1[i] (BananaGrid's layout, which the notebooks index)
+        t1, t2 = torch.meshgrid(theta1, theta2, indexing="ij")
+        log_joint = self.log_prob(torch.stack([t1, t2], dim=-1))
+        log_z = log_midpoint_integral(log_joint, h1 * h2)
         log_density = log_joint - log_z
-        return BananaGrid(grid.xs, grid.ys, log_density, log_density.exp(), log_z, grid.cell_area)
+        return BananaGrid(theta1, theta2, log_density, log_density.exp(), log_z, h1 * h2)
