@@ -1,4 +1,4 @@
-"""The flow contract: layers, their composition, and a flow-based distribution (``book/flows.md``).
+"""Chapter: book/flows.md — the flow contract: layers, their composition, and a flow-based distribution.
 
 Every layer maps ``z: [batch, dim]`` to ``(z_new, log_det)`` in both directions, with one log-det per
 sample (``[batch]``): ``log_det = log |det d z_new / d z|`` of the map that was applied. ``forward`` is the

@@ -1,4 +1,5 @@
-"""Coupling layers: NICE's additive coupling (Dinh et al., 2014, arXiv:1410.8516) and RealNVP's affine
+"""Chapter: book/flows.md — Coupling layers: NICE's additive coupling (Dinh et al., 2014, arXiv:1410.8516) and
+RealNVP's affine
 coupling (Dinh et al., 2017, arXiv:1605.08803), and factories for the stacks built from them.
 
 A coupling splits ``z`` by a binary mask into the part it keeps, ``z_a`` (mask 1), and the part it

@@ -1,4 +1,4 @@
-"""Element-wise flows: ``Scale`` (changes volume) and ``Translate`` (volume preserving) -- ``book/flows.md``."""
+"""Chapter: book/flows.md — Element-wise flows: ``Scale`` (changes volume) and ``Translate`` (volume preserving)."""
 
 from __future__ import annotations
 

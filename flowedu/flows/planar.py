@@ -1,4 +1,4 @@
-"""Planar flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1) -- chapter ``book/flows.md``.
+"""Chapter: book/flows.md — Planar flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1).
 
 ``f(z) = z + û h(wᵀz + b)`` with ``h = tanh``. By the matrix determinant lemma
 ``det(I + û ψᵀ) = 1 + ψᵀû`` with ``ψ = h'(wᵀz + b) w``, so ``log |det J| = log |1 + h'(wᵀz + b) wᵀû|``

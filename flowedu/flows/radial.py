@@ -1,4 +1,4 @@
-"""Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1) -- chapter ``book/flows.md``.
+"""Chapter: book/flows.md — Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1).
 
 ``f(z) = z + β h(α, r) (z - z0)`` with ``h = 1 / (α + r)``, ``r = ||z - z0||``. The Jacobian is
 ``(1 + βh) I + βh' (z - z0)(z - z0)ᵀ / r`` (``h' = -1/(α + r)²``), so by the determinant lemma

@@ -1,4 +1,4 @@
-"""Structural flows that move coordinates around: ``Split``, ``Merge``, ``Swap``, ``Permute``.
+"""Chapter: book/flows.md — Structural flows that move coordinates around: ``Split``, ``Merge``, ``Swap``, ``Permute``.
 
 All are volume preserving (``log_det = 0``): a permutation matrix has determinant +-1. ``Split`` turns a
 tensor into a pair ``(z_a, z_b)`` and ``Merge`` is its inverse, as in the Radboud flow assignment; a

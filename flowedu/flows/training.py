@@ -1,4 +1,4 @@
-"""Chapter: ``book/flows.md`` -- fitting a flow to data by maximum likelihood (density estimation).
+"""Chapter: book/flows.md — fitting a flow to data by maximum likelihood (density estimation).
 
 Minimising the average negative log-likelihood -(1/n) sum_i log p(x_i) of data drawn from p_data
 minimises the cross-entropy H(p_data, p) = H(p_data) + KL(p_data || p), so the test NLL is bounded

@@ -1,4 +1,4 @@
-"""The Dirac-GAN (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406, section 2.2).
+"""Chapter: book/gan.md — the Dirac-GAN (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406, section 2.2).
 
 Data ``p_D = δ_0``, generator ``p_θ = δ_θ``, linear critic ``D_ψ(x) = ψ x`` (the course's variant
 ``D(x) = ψ_0 x + ψ_1`` has a bias). The game value is

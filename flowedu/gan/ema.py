@@ -1,4 +1,4 @@
-"""Exponential moving average (EMA) of parameters, the "generator averaging" of GAN training.
+"""Chapter: book/gan.md — Exponential moving average (EMA) of parameters, the "generator averaging" of GAN training.
 
 ``θ̄_t = β θ̄_{t−1} + (1 − β) θ_t`` (Yazıcı et al. 2019, arXiv:1806.04498; β = 0.999 is a common
 choice for image GANs). The average is used for evaluation only: training continues on θ.

@@ -1,4 +1,4 @@
-"""Scoring a generator's samples (``book/gan.md``): a Fréchet classifier distance and a classifier score
+"""Chapter: book/gan.md — Scoring a generator's samples: a Fréchet classifier distance and a classifier score
 for images, and a support check for low-dimensional samples.
 
 :class:`SampleQuality` is the ``evaluate`` callback of :func:`flowedu.gan.train_gan`: it draws a fixed

@@ -1,4 +1,4 @@
-"""GAN generators and critics (``book/gan.md``): small DCGAN-style networks for images, MLPs for 2-D data.
+"""Chapter: book/gan.md — GAN generators and critics: small DCGAN-style networks for images, MLPs for 2-D data.
 
 DCGAN-style (Radford, Metz & Chintala 2016, arXiv:1511.06434) sizes: 8×8 (scikit-learn digits, quick
 mode), 28×28 (MNIST, Fashion-MNIST) and 32×32 (CIFAR-10). Both halve/double the resolution twice with

@@ -1,4 +1,4 @@
-"""Gradient penalties on a critic (discriminator): R1 and the WGAN gradient penalty.
+"""Chapter: book/gan.md — Gradient penalties on a critic (discriminator): R1 and the WGAN gradient penalty.
 
 Both act on the input gradient ``∇_x D(x)`` of the critic, computed by autograd with
 ``create_graph=True`` so that the penalty itself can be differentiated with respect to the critic's

@@ -1,4 +1,4 @@
-"""The GAN training loop: JSD (non-saturating) or W1 losses, R1/GP penalties, n critic steps,
+"""Chapter: book/gan.md — the GAN training loop: JSD (non-saturating) or W1 losses, R1/GP penalties, n critic steps,
 simultaneous or alternating updates, generator EMA, periodic evaluation (``book/gan.md``).
 
 The per-step losses stay on the training device and are read back in bulk at the evaluation points and

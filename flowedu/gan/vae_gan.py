@@ -1,4 +1,4 @@
-"""A VAE-GAN: the decoder of a VAE (``flowedu.vae``) doubles as a GAN generator (``book/gan.md``).
+"""Chapter: book/gan.md — a VAE-GAN: the decoder of a VAE (``flowedu.vae``) doubles as a GAN generator.
 
 The VAE keeps its ELBO; a critic with spectral normalisation (Miyato et al. 2018,
 arXiv:1802.05957) learns to tell data from decoded prior samples ``E[x | z]``, ``z ~ p(z)``, and the
