@@ -207,4 +207,5 @@ class NormalizingFlow(nn.Module):
         inverting the flow.
         """
         z, _ = self._base_sample(sample_shape, generator)
+        # x = f(z) and log q(x) = log p_base(z) - log |det J_f(z)|, from the same forward pass
         return self.push_forward(z, context)

@@ -23,7 +23,6 @@ from flowedu.distributions.elementary import (
 )
 from flowedu.distributions.standard_normal import StandardNormal, draw
 from flowedu.nets import mlp
-from flowedu.validate import data_shape as data_shape_
 from flowedu.validate import integer
 
 __all__ = ["GaussianEncoder", "BernoulliDecoder", "CategoricalDecoder", "StandardNormalPrior", "MixturePrior",
@@ -43,7 +42,7 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, data_shape, latent_dim: int, hidden: Sequence[int] = (400,)):
         super().__init__()
-        self.data_shape = data_shape_(data_shape)
+        self.data_shape = validate.data_shape(data_shape)
         self.data_dim = math.prod(self.data_shape)
         self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.net = mlp([self.data_dim, *hidden, 2 * self.latent_dim])
@@ -64,7 +63,7 @@ class _Decoder(nn.Module):
     def __init__(self, latent_dim: int, data_shape, hidden: Sequence[int], out_per_pixel: int):
         super().__init__()
         self.latent_dim = integer(latent_dim, "latent_dim", 1)
-        self.data_shape = data_shape_(data_shape)
+        self.data_shape = validate.data_shape(data_shape)
         self.data_dim = math.prod(self.data_shape)
         self.net = mlp([self.latent_dim, *hidden, self.data_dim * out_per_pixel])
 
