@@ -57,6 +57,9 @@ class NaNVAE(nn.Module):
         return out * float("nan") if self.calls >= self.n else out
 
 
+COUNTERS = []  # the NaN-injecting object of the last run, to count how far the loop went
+
+
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
@@ -101,6 +104,7 @@ def _target(theta):
 # count used, the steps that count makes, the curve to compare, whether a batch can exceed the data.
 def run_fit_density(count, generator, nan_at=None, batch_size=16):
     model = NaNFlow(nan_at or 10**9)
+    COUNTERS.append(model)
     return flows.fit_density(model, _moons(), count, lr=1e-2, batch_size=batch_size, generator=generator,
                              progress=False)
 
@@ -109,6 +113,9 @@ def run_fit_elbo(count, generator, nan_at=None, batch_size=None):
     torch.manual_seed(0)
     flow = flows.NormalizingFlow(flows.StandardNormal(2), flows.Scale(2), flows.Translate(2))
     calls = []
+    counter = type("Counter", (), {})()
+    counter.__class__.calls = property(lambda self: len(calls))
+    COUNTERS.append(counter)
 
     def target(theta):
         calls.append(1)
@@ -120,6 +127,7 @@ def run_fit_elbo(count, generator, nan_at=None, batch_size=None):
 
 def run_train_vae(count, generator, nan_at=None, batch_size=16):
     model = NaNVAE(_vae(), nan_at or 10**9)
+    COUNTERS.append(model)
     torch.manual_seed(1)  # the ELBO's ε comes from the model, i.e. torch's global generator (see the report)
     return vae.train_vae(model, _binary(), epochs=count, batch_size=batch_size, generator=generator, progress=False)
 
@@ -128,6 +136,7 @@ def run_train_gan(count, generator, nan_at=None, batch_size=16):
     g, d = _gan_pair()
     if nan_at is not None:  # 3 critic calls per alternating step: the first call of step k is 3 (k - 1) + 1
         d = NaNFrom(d, 3 * (nan_at - 1) + 1)
+        COUNTERS.append(d)
     return gan.train_gan(g, d, _moons(), count, batch_size=batch_size, lr=1e-3, generator=generator, progress=False)
 
 
@@ -135,6 +144,7 @@ def run_train_vae_gan(count, generator, nan_at=None, batch_size=16):
     model, d = _vae_gan_pair()
     if nan_at is not None:  # 3 critic calls per step
         d = NaNFrom(d, 3 * (nan_at - 1) + 1)
+        COUNTERS.append(d)
     return gan.train_vae_gan(model, d, _binary(), count, batch_size=batch_size, generator=generator, progress=False)
 
 
@@ -142,6 +152,7 @@ def run_classifier(count, generator, nan_at=None, batch_size=8):
     clf = _classifier()
     if nan_at is not None:
         clf.net.head = NaNFrom(clf.net.head, nan_at)  # one head call per step
+        COUNTERS.append(clf.net.head)
     x, y = _images()
     return clf.fit(x, y, epochs=count, batch_size=batch_size, generator=generator, progress=False)
 
@@ -190,6 +201,10 @@ def test_stops_at_the_first_non_finite_loss_naming_the_step(name):
     with pytest.raises(loops.NonFiniteLossError, match=f"step {nan_at}\\b") as info:
         runner(count if name not in ("train_vae", "ClassifierFeatures.fit") else 2, _gen(0), nan_at=nan_at)
     assert isinstance(info.value, FloatingPointError) and isinstance(info.value, RuntimeError)
+    # on the CPU the loop stops at that step: the loss is checked before the update (after the whole step,
+    # three critic calls, for the GAN loops, which record their losses after the updates)
+    expected_calls = 3 * nan_at if name in ("train_gan", "train_vae_gan") else nan_at
+    assert COUNTERS[-1].calls == expected_calls, (name, COUNTERS[-1].calls)
 
 
 @pytest.mark.parametrize("name", [n for n in LOOPS if LOOPS[n][6] is True])
