@@ -1,4 +1,8 @@
-"""Let a subpackage offer the public names of all its modules (``flowedu.checks.check_flow_layer``).
+"""UNUSED by the package since the explicit import lists (issue #14); kept only because
+``tests/test_config.py::test_reexport_rejects_a_name_exported_twice`` (the lead's) still imports it:
+remove both together.
+
+Let a subpackage offer the public names of all its modules (``flowedu.checks.check_flow_layer``).
 
 Each chapter adds its own module to a shared subpackage (``checks``, ``distributions``, ``metrics``)
 and lists its public names in ``__all__``; the package's ``__init__`` re-exports them, so chapters

@@ -91,5 +91,5 @@ def test_bad_arguments_raise(post):
         post.log_prob(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="n_points must be an integer >= 10"):
         post.grid(5)
-    with pytest.raises(ValueError, match="bounds must be finite with lo < hi"):
+    with pytest.raises(ValueError, match="bounds must be finite numbers with lo < hi"):
         post.grid(20, ((1, 0), (0, 1)))

@@ -141,5 +141,6 @@ def test_linear_gaussian_validates(lg):
         LinearGaussian(torch.ones(3, 2), torch.zeros(2))
     with pytest.raises(ValueError, match="x must be"):
         lg.log_prob(torch.zeros(2, 3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="n must be"):
-        lg.sample(0)
+    assert lg.sample(0).shape == (0, lg.data_dim)  # an empty sample_shape is allowed (distribution contract)
+    with pytest.raises(ValueError, match="sample_shape must be"):
+        lg.sample(-1)

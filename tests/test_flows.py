@@ -213,7 +213,7 @@ def test_uniform_base_works_like_a_torch_distribution():
         (lambda: flows.AffineCoupling(2, 8, scale_bound=0.0), "scale_bound must be > 0"),
         (lambda: flows.AffineCoupling(2, 0), "hidden must be an integer >= 1"),
         (lambda: flows.SequentialFlow(), "layers must hold at least one"),
-        (lambda: flows.NormalizingFlow(flows.StandardNormal(2), flows.Scale(2)).sample(0), "n must be a positive"),
+        (lambda: flows.NormalizingFlow(flows.StandardNormal(2), flows.Scale(2)).sample(-1), "sample_shape must be"),
         (lambda: flows.Scale(3)(torch.zeros(4, 2)), r"z must have shape \[batch, 3\]"),
         (lambda: flows.PlanarFlow(2)(torch.zeros(4, 2, dtype=torch.long)), "floating-point"),
         (lambda: flows.PlanarFlow(2, copies=0), "copies must be None or an integer >= 1"),

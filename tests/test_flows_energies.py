@@ -142,5 +142,6 @@ def test_two_moons_log_prob_matches_the_mixture_at_a_point():
     assert moons.log_prob(y).item() == pytest.approx(expected, abs=1e-4)  # midpoint rule, error O(n_t^-2)
     with pytest.raises(ValueError, match="noise must be"):
         TwoMoons(noise=0.0)
-    with pytest.raises(ValueError, match="n must be a positive integer"):
-        moons.sample(0)
+    assert moons.sample(0).shape == (0, 2)  # an empty sample_shape is allowed (distribution contract)
+    with pytest.raises(ValueError, match="sample_shape must be"):
+        moons.sample(-1)

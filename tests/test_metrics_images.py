@@ -88,8 +88,9 @@ def test_classifier_learns_and_round_trips(tmp_path):
     x, y = data.load_images("digits", "train", device="cpu")
     x_test, y_test = data.load_images("digits", "test", device="cpu")
     clf = ClassifierFeatures(x.shape[1:], 10, feature_dim=32, width=8)
-    losses = clf.fit(x, y, n_epochs=4, progress=False)
-    assert losses[-1] < 0.5 * losses[0]
+    history = clf.fit(x, y, epochs=4, progress=False)
+    losses = history["loss"]
+    assert len(losses) == 4 and losses[-1] < 0.5 * losses[0] and history["steps"] == 4 * -(-len(x) // 64)
     assert clf.accuracy(x_test, y_test) > 0.8
     path = tmp_path / "clf.pt"
     clf.save(path)

@@ -1,12 +1,41 @@
-"""The comparison every check is built on: a student's result against flowedu's reference."""
+"""The comparison every check is built on (a student's result against flowedu's reference), and the
+decorator every check wears so that it leaves the student's random numbers alone."""
 
 from __future__ import annotations
 
+import functools
+import random
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
-__all__ = ["check_close", "check_function"]
+__all__ = ["check_close", "check_function", "leaves_rng_alone"]
+
+
+def leaves_rng_alone(check: Callable) -> Callable:
+    """Decorate a check so that the caller's global random state is the same before and after it.
+
+    The check runs inside ``torch.random.fork_rng`` (the CPU generator, and every CUDA device's when
+    CUDA is available), and Python's ``random`` and NumPy's global states are saved and restored around
+    it, whether it returns or raises. A notebook therefore draws the same random numbers whether or not
+    a check ran, even when the student's function under test draws from the global generators.
+    The wrapped function carries ``leaves_rng_alone = True`` (a test asserts it of every check).
+    """
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002 (the global state is what we protect)
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                return check(*args, **kwargs)
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)  # noqa: NPY002
+
+    wrapper.leaves_rng_alone = True
+    return wrapper
 
 
 def _as_tensor(value, name: str) -> torch.Tensor:
@@ -18,6 +47,7 @@ def _as_tensor(value, name: str) -> torch.Tensor:
         raise AssertionError(f"{name} must be a tensor (or convertible to one), got {type(value).__name__}") from err
 
 
+@leaves_rng_alone
 def check_close(actual, expected, name: str = "result", rtol: float = 1e-5, atol: float = 1e-6) -> None:
     """Assert that ``actual`` equals ``expected`` in shape and, within tolerances, in value.
 
@@ -48,6 +78,7 @@ def check_close(actual, expected, name: str = "result", rtol: float = 1e-5, atol
         )
 
 
+@leaves_rng_alone
 def check_function(
     candidate: Callable,
     reference: Callable,

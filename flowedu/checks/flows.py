@@ -12,7 +12,9 @@ import math
 
 import torch
 
-from flowedu.checks.core import check_close
+from flowedu.checks.core import check_close, leaves_rng_alone
+from flowedu.distributions.elementary import log_standard_normal
+from flowedu.validate import integer
 
 __all__ = ["check_flow_layer", "check_base_distribution", "check_normalizing_flow", "check_fit_density"]
 
@@ -65,6 +67,7 @@ def _check_output(name, out, z_flat, batch):
     return new, log_det
 
 
+@leaves_rng_alone
 def check_flow_layer(layer, z, context=None, n_jacobian: int = 4, rtol: float | None = None,
                      atol: float | None = None, verbose: bool = True) -> None:
     """Check a flow layer against the contract ``forward/inverse -> (z_new, log_det [batch])``.
@@ -95,8 +98,7 @@ def _check_flow_layer(layer, z, context, n_jacobian, rtol, atol, verbose):
     if not isinstance(z_flat, torch.Tensor) or z_flat.dim() != 2 or len(z_flat) < 1:
         raise ValueError(f"z must be a tensor [batch, dim] (or a pair of them) with batch >= 1, "
                          f"got {tuple(getattr(z_flat, 'shape', ())) or type(z).__name__}")
-    if isinstance(n_jacobian, bool) or not isinstance(n_jacobian, int) or n_jacobian < 1:
-        raise ValueError(f"n_jacobian must be a positive integer, got {n_jacobian!r}")
+    n_jacobian = integer(n_jacobian, "n_jacobian", 1)
     double = z_flat.dtype == torch.float64
     rtol = (1e-6 if double else 1e-4) if rtol is None else rtol
     atol = (1e-8 if double else 1e-4) if atol is None else atol
@@ -136,6 +138,7 @@ def _shape_of(value) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
+@leaves_rng_alone
 def check_base_distribution(base, reference, n_samples: int = 20_000, verbose: bool = True) -> None:
     """Check a base distribution against a reference with event shape ``[dim]`` (e.g. ``Independent(Normal)``).
 
@@ -156,8 +159,7 @@ def check_base_distribution(base, reference, n_samples: int = 20_000, verbose: b
     """
     if not isinstance(reference, torch.distributions.Distribution) or len(reference.event_shape) != 1:
         raise ValueError(f"reference must be a torch distribution with event shape [dim], got {reference!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 100:
-        raise ValueError(f"n_samples must be an integer >= 100, got {n_samples!r}")
+    n_samples = integer(n_samples, "n_samples", 100)
     dim = reference.event_shape[0]
     name = type(base).__name__
     with torch.random.fork_rng(devices=[]):
@@ -195,9 +197,10 @@ class _FixedBase:
         return self.points[:n].clone()
 
     def log_prob(self, z):
-        return -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
+        return log_standard_normal(z)
 
 
+@leaves_rng_alone
 def check_normalizing_flow(flow_class, verbose: bool = True) -> None:
     """Check a class ``flow_class(base, *layers)`` against :class:`flowedu.flows.NormalizingFlow`.
 
@@ -255,6 +258,7 @@ def check_normalizing_flow(flow_class, verbose: bool = True) -> None:
         print(f"{name}: log_prob (value, shape, gradient), sample and normalisation agree with the reference.")
 
 
+@leaves_rng_alone
 def check_fit_density(fit, verbose: bool = True) -> None:
     """Check a training loop ``fit(model, x, steps, lr, batch_size, generator) -> [per-step NLL]``.
 

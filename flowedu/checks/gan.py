@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import torch
 
-from flowedu.checks.core import check_close, check_function
+from flowedu.checks.core import check_close, check_function, leaves_rng_alone
 
 __all__ = ["check_r1_penalty", "check_ema_update", "check_vae_gan_objective", "check_fraction_far"]
 
 
+@leaves_rng_alone
 def check_r1_penalty(r1_penalty: Callable) -> None:
     """Check ``r1_penalty(critic, x_real, gamma) -> (γ/2) E‖∇_x D(x)‖²`` against flowedu's reference.
 
@@ -44,6 +45,7 @@ def check_r1_penalty(r1_penalty: Callable) -> None:
     print("r1_penalty: the penalty and its gradient agree with the reference.")
 
 
+@leaves_rng_alone
 def check_ema_update(ema_update: Callable) -> None:
     """Check ``ema_update(average, value, beta) -> β·average + (1 − β)·value`` (no in-place change)."""
     from flowedu.gan.ema import ema_update as reference
@@ -57,6 +59,7 @@ def check_ema_update(ema_update: Callable) -> None:
         raise AssertionError("ema_update: modified `average` in place; return a new tensor instead")
 
 
+@leaves_rng_alone
 def check_fraction_far(fraction_far: Callable) -> None:
     """Check ``fraction_far(points, reference, radius)``: the fraction of ``points`` farther than ``radius``
     from every point of ``reference``, against flowedu's reference.
@@ -76,6 +79,7 @@ def check_fraction_far(fraction_far: Callable) -> None:
                    cases, name="fraction_far", rtol=0, atol=1e-12)
 
 
+@leaves_rng_alone
 def check_vae_gan_objective(vae_gan_objective: Callable) -> None:
     """Check ``vae_gan_objective(neg_elbo, adv, adv_weight)`` = ``mean_b(−ELBO_b) + w · mean_b Σ_p ℓ_bp``.
 

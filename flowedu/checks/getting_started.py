@@ -7,11 +7,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from flowedu.checks.core import check_function
+from flowedu.checks.core import check_function, leaves_rng_alone
 
 __all__ = ["check_nll_from_logits"]
 
 
+@leaves_rng_alone
 def check_nll_from_logits(nll_from_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Check a per-example categorical negative log-likelihood computed from logits.
 

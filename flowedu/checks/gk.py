@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-from flowedu.checks.core import check_function
+from flowedu.checks.core import check_function, leaves_rng_alone
 
 __all__ = ["check_gk_quantile", "check_gk_residuals"]
 
 
+@leaves_rng_alone
 def check_gk_quantile(quantile: Callable) -> None:
     """Check ``quantile(u, a, b, g, k, c=0.8)`` against :func:`flowedu.gk.gk_quantile`.
 
@@ -28,6 +29,7 @@ def check_gk_quantile(quantile: Callable) -> None:
     check_function(quantile, gk_quantile, cases, name="quantile", rtol=1e-9, atol=1e-9)
 
 
+@leaves_rng_alone
 def check_gk_residuals(residuals: Callable) -> None:
     """Check ``residuals(theta, z, x_sorted)`` against :func:`flowedu.gk.gk_quantile_residuals`.
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 
 from flowedu import hmc
-from flowedu.checks.core import check_close
+from flowedu.checks.core import check_close, leaves_rng_alone
 
 __all__ = ["check_elbo_terms", "check_hmc_accept", "check_leapfrog"]
 
@@ -22,6 +22,7 @@ def _banana_like_grad(theta: torch.Tensor) -> torch.Tensor:
     return torch.stack([r - theta[:, 0], 2 * theta[:, 1] * r - theta[:, 1]], dim=1)
 
 
+@leaves_rng_alone
 def check_leapfrog(leapfrog: Callable) -> None:
     """Check ``leapfrog(theta [chains, dim], momentum [chains, dim], grad_log_prob, step_size, n_leapfrog)``.
 
@@ -49,6 +50,7 @@ def check_leapfrog(leapfrog: Callable) -> None:
     print(f"leapfrog: all {len(cases)} cases agree with the reference, and the integrator is reversible.")
 
 
+@leaves_rng_alone
 def check_hmc_accept(hmc_accept: Callable) -> None:
     """Check ``hmc_accept(theta, log_prob, momentum, theta_prop, log_prob_prop, momentum_prop, log_u)``.
 
@@ -87,6 +89,7 @@ def check_hmc_accept(hmc_accept: Callable) -> None:
           f"({int(want[2].sum())} accepted, {chains - int(want[2].sum())} rejected).")
 
 
+@leaves_rng_alone
 def check_elbo_terms(elbo_terms: Callable) -> None:
     """Check ``elbo_terms(flow, log_prob, n_samples) -> (theta [S, dim], terms [S])`` against flowedu.hmc.
 

@@ -7,11 +7,12 @@ from collections.abc import Callable
 import numpy as np
 
 from flowedu import proofs
-from flowedu.checks.core import check_close, check_function
+from flowedu.checks.core import check_close, check_function, leaves_rng_alone
 
 __all__ = ["check_kl_finite", "check_metropolis_kernel"]
 
 
+@leaves_rng_alone
 def check_kl_finite(kl_finite: Callable) -> None:
     """Check an exact KL divergence between two probability vectors on a finite set (nats).
 
@@ -33,6 +34,7 @@ def check_kl_finite(kl_finite: Callable) -> None:
     check_function(kl_finite, proofs.kl, cases, name="kl_finite", rtol=1e-9, atol=1e-12)
 
 
+@leaves_rng_alone
 def check_metropolis_kernel(metropolis: Callable) -> None:
     """Check a Metropolis--Hastings kernel ``T`` built from a target ``p`` and a proposal ``Q``.
 

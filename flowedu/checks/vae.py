@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import torch
 
-from flowedu.checks.core import check_close
+from flowedu.checks.core import check_close, leaves_rng_alone
 
 __all__ = ["check_reparameterize", "check_elbo", "check_learning_rate_study"]
 
 
+@leaves_rng_alone
 def check_reparameterize(reparameterize: Callable) -> None:
     """Check ``reparameterize(mean, log_var, eps) -> z = mean + exp(½ log_var) * eps`` and its gradients.
 
@@ -43,6 +44,7 @@ def check_reparameterize(reparameterize: Callable) -> None:
     print(f"reparameterize: all {len(cases)} cases agree with the reference, values and gradients.")
 
 
+@leaves_rng_alone
 def check_elbo(elbo: Callable) -> None:
     """Check ``elbo(model, x, eps) -> [batch]``, the one-sample Monte Carlo ELBO in nats,
 
@@ -87,6 +89,7 @@ def check_elbo(elbo: Callable) -> None:
     print(f"elbo: all {len(cases)} cases agree with the reference, values and encoder gradients.")
 
 
+@leaves_rng_alone
 def check_learning_rate_study(study: Callable) -> None:
     """Check ``study(make_model, rates, train) -> {rate: train(make_model(), rate)}``, one fresh model per rate.
 

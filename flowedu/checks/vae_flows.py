@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import torch
 
-from flowedu.checks.core import check_close
+from flowedu.checks.core import check_close, leaves_rng_alone
 
 __all__ = ["check_flow_elbo"]
 
 
+@leaves_rng_alone
 def check_flow_elbo(flow_elbo: Callable) -> None:
     """Check ``flow_elbo(model, x, k, generator) -> [batch]``, the k-sample flow-posterior ELBO in nats,
 

@@ -80,7 +80,10 @@ def log_normal_diag(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) 
 
 
 def log_standard_normal(x: torch.Tensor) -> torch.Tensor:
-    """log N(x; 0, I) = -½ Σ_j (log 2π + x_j²), summed over the last dimension.
+    """log N(x; 0, I) = -½ Σ_j x_j² - (dim / 2) log 2π, summed over the last dimension.
+
+    The one N(0, I) log-density of the package (:class:`flowedu.distributions.StandardNormal`, the flows'
+    base and the VAE's standard prior, the g-and-k densities, the checks).
 
     Args:
         x: [..., dim].
@@ -89,7 +92,7 @@ def log_standard_normal(x: torch.Tensor) -> torch.Tensor:
         [...] in nats.
     """
     _check_tensor(x, "x")
-    return -0.5 * (LOG_2PI + x**2).sum(-1)
+    return -0.5 * (x**2).sum(-1) - 0.5 * x.shape[-1] * LOG_2PI
 
 
 def log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from flowedu import validate
+from flowedu.grids import Grid2D, grid_log_normalizer
+from flowedu.validate import integer
+
 __all__ = ["Energy2D", "U1", "U2", "U3", "U4", "ENERGIES", "stack_log_probs", "Grid2D", "grid_log_normalizer",
            "NoisyCurves", "TwoMoons", "Arcs", "Sine", "TOY_DENSITIES"]
 
@@ -145,93 +149,6 @@ def stack_log_probs(*log_probs):
     return log_prob
 
 
-def _check_bounds(bounds):
-    try:
-        (a0, a1), (b0, b1) = bounds
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"bounds must be ((lo, hi), (lo, hi)), got {bounds!r}") from err
-    for lo, hi in ((a0, a1), (b0, b1)):
-        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and math.isfinite(lo)
-                and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"bounds must be finite numbers with lo < hi, got {bounds!r}")
-    return (float(a0), float(a1)), (float(b0), float(b1))
-
-
-class Grid2D:
-    """The midpoints of an ``n x n`` grid on a box: one convention for every 2-D plot and integral.
-
-    ``points[i * n + j] = (xs[j], ys[i])`` (``"xy"`` indexing), so ``values.reshape(n, n)`` is an image
-    whose rows run along ``z2``: show it with ``ax.imshow(grid.image(values), extent=grid.extent,
-    origin="lower")``. Integrals use the midpoint rule, ``∫ f ≈ cell_area * Σ f(points)``.
-
-    Args:
-        bounds: ``((z1_lo, z1_hi), (z2_lo, z2_hi))``, finite with ``lo < hi``.
-        n: points per axis, >= 2.
-        dtype, device: of ``points`` (default float32, CPU).
-
-    Attributes:
-        xs, ys: ``[n]`` midpoints along ``z1`` and ``z2``; points: ``[n * n, 2]``; cell_area: a float;
-        extent: ``(z1_lo, z1_hi, z2_lo, z2_hi)`` for ``imshow``.
-    """
-
-    def __init__(self, bounds=((-4.0, 4.0), (-4.0, 4.0)), n: int = 200, dtype: torch.dtype = torch.float32,
-                 device=None):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise ValueError(f"n must be an integer >= 2, got {n!r}")
-        (a0, a1), (b0, b1) = _check_bounds(bounds)
-        self.n = n
-        dx, dy = (a1 - a0) / n, (b1 - b0) / n
-        self.xs = torch.linspace(a0 + dx / 2, a1 - dx / 2, n, dtype=dtype, device=device)
-        self.ys = torch.linspace(b0 + dy / 2, b1 - dy / 2, n, dtype=dtype, device=device)
-        z1, z2 = torch.meshgrid(self.xs, self.ys, indexing="xy")  # [n, n]: rows follow z2, columns z1
-        self.points = torch.stack((z1, z2), dim=-1).reshape(-1, 2)
-        self.cell_area = dx * dy
-        self.extent = (a0, a1, b0, b1)
-
-    def evaluate(self, fn, chunk: int = 65536) -> torch.Tensor:
-        """``fn(points)`` in chunks, without gradient; ``fn: [m, 2] -> [m]``; returns ``[n * n]``."""
-        if not callable(fn):
-            raise ValueError(f"fn must be callable, got {type(fn).__name__}")
-        with torch.no_grad():
-            return torch.cat([fn(part).reshape(-1) for part in self.points.split(chunk)])
-
-    def image(self, values: torch.Tensor) -> torch.Tensor:
-        """``values [n * n]`` (on ``points``) as an ``[n, n]`` CPU image, row ``i`` at ``z2 = ys[i]``."""
-        if not isinstance(values, torch.Tensor) or values.numel() != self.n**2:
-            raise ValueError(f"values must be a tensor with {self.n}**2 entries, got {getattr(values, 'shape', None)}")
-        return values.detach().reshape(self.n, self.n).cpu()
-
-    def log_integral(self, log_values: torch.Tensor) -> float:
-        """``log ∫ exp(log_values)`` by the midpoint rule (log-sum-exp in float64: no overflow)."""
-        if torch.isnan(log_values).any():
-            raise ValueError("log_values has NaN entries")
-        return (torch.logsumexp(log_values.double().reshape(-1), 0) + math.log(self.cell_area)).item()
-
-
-def grid_log_normalizer(log_prob, bounds=((-6.0, 6.0), (-6.0, 6.0)), n: int = 500,
-                        dtype: torch.dtype = torch.float64, device=None) -> float:
-    """``log ∫ exp(log_prob(z)) dz`` over a 2-D box by the midpoint rule on a :class:`Grid2D`.
-
-    With it, a variational fit reports the true reverse KL, ``KL(q || p) = E_q[log q - log p~] + log Z``.
-
-    Args:
-        log_prob: ``z [m, 2] -> [m]``, e.g. ``U3().log_prob`` or a flow's ``log_prob``.
-        bounds: ``((z1_lo, z1_hi), (z2_lo, z2_hi))``, finite with ``lo < hi``; the mass outside is ignored.
-        n: grid points per axis, >= 2.
-        dtype, device: of the grid.
-
-    Returns:
-        ``log Z`` as a float.
-    """
-    if not callable(log_prob):
-        raise ValueError(f"log_prob must be callable, got {type(log_prob).__name__}")
-    grid = Grid2D(bounds, n, dtype=dtype, device=device)
-    values = grid.evaluate(log_prob)
-    if torch.isnan(values).any():
-        raise ValueError("log_prob returned NaN on the grid")
-    return grid.log_integral(values)
-
-
 class NoisyCurves:
     """A point on a curve plus Gaussian noise: the exact density of the 2-D toy data sets.
 
@@ -249,13 +166,13 @@ class NoisyCurves:
     t_range: tuple[float, float] = (0.0, math.pi)
     box: tuple[tuple[float, float], tuple[float, float]] = ((-3.0, 3.0), (-3.0, 3.0))
     default_n_t = 200
+    dim = 2
 
     def __init__(self, noise: float = 0.1, n_t: int | None = None):
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0):
             raise ValueError(f"noise must be a finite number > 0, got {noise!r}")
         n_t = self.default_n_t if n_t is None else n_t
-        if isinstance(n_t, bool) or not isinstance(n_t, int) or n_t < 2:
-            raise ValueError(f"n_t must be an integer >= 2, got {n_t!r}")
+        n_t = integer(n_t, "n_t", 2)
         self.noise, self.n_t = float(noise), n_t
         self.mean = torch.zeros(2, dtype=torch.float64)
         self.std = torch.ones(2, dtype=torch.float64)
@@ -276,10 +193,12 @@ class NoisyCurves:
                    - math.log(2 * math.pi * self.noise**2))
         return log_p_x + self.std.log().sum()  # p_Y(y) = p_X(x) s_1 s_2
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` i.i.d. points ``[n, 2]`` (float64, CPU), ``t`` uniform, in the data set's coordinates."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """i.i.d. points ``[*sample_shape, 2]`` (float64, CPU), ``t`` uniform, in the data set's coordinates."""
+        shape = validate.sample_shape(sample_shape)
+        return self._sample(math.prod(shape), generator).reshape(*shape, 2)
+
+    def _sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         lo, hi = self.t_range
         t = lo + torch.rand(n, dtype=torch.float64, generator=generator) * (hi - lo)
         points = self.curves(t)

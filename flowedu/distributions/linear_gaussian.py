@@ -17,11 +17,12 @@ import math
 
 import torch
 
-from flowedu.distributions.elementary import log_normal_diag, log_standard_normal
+from flowedu import validate
+from flowedu.distributions.elementary import LOG_2PI, log_normal_diag, log_standard_normal
+from flowedu.validate import integer, real
 
 __all__ = ["HalfPosteriorProposal", "LinearGaussian", "LinearGaussianDecoder", "LinearGaussianProposal"]
 
-LOG_2PI = math.log(2 * math.pi)
 
 
 class LinearGaussian:
@@ -60,8 +61,7 @@ class LinearGaussian:
                dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> LinearGaussian:
         """A model with W, b drawn from N(0, 1) (seeded), for tests and demonstrations."""
         for value, name in ((data_dim, "data_dim"), (latent_dim, "latent_dim")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            integer(value, name, 1)
         g = torch.Generator().manual_seed(seed)
         weight = torch.randn(data_dim, latent_dim, generator=g, dtype=dtype).to(device)
         bias = torch.randn(data_dim, generator=g, dtype=dtype).to(device)
@@ -138,16 +138,22 @@ class LinearGaussian:
 
     def sample_joint(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw (z, x): z [n, latent_dim] ~ N(0, I), x [n, data_dim] ~ p(x | z)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = integer(n, "n", 1)
         kwargs = {"generator": generator, "dtype": self.weight.dtype}
         z = torch.randn(n, self.latent_dim, **kwargs).to(self.weight.device)
         noise = torch.randn(n, self.data_dim, **kwargs).to(self.weight.device)
         return z, z @ self.weight.T + self.bias + self.sigma * noise
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw x [n, data_dim] from the marginal p(x)."""
-        return self.sample_joint(n, generator)[1]
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw x ``[*sample_shape, data_dim]`` from the marginal p(x) (``sample(n)``: ``[n, data_dim]``)."""
+        shape = validate.sample_shape(sample_shape)
+        return self.sample_joint(max(math.prod(shape), 1), generator)[1][:math.prod(shape)].reshape(
+            *shape, self.data_dim)
+
+    @property
+    def dim(self) -> int:
+        """The size of x, what :meth:`sample` and :meth:`log_prob` work on (= ``data_dim``)."""
+        return self.data_dim
 
     def decoder(self) -> LinearGaussianDecoder:
         """p(x | z) as a module with the decoder interface of ``flowedu.vae`` (``log_prob(x, z)``)."""
@@ -197,8 +203,7 @@ class LinearGaussianProposal:
             raise ValueError(f"model must be a LinearGaussian, got {type(model).__name__}")
         if not math.isfinite(shift):
             raise ValueError(f"shift must be finite, got {shift}")
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be finite and > 0, got {scale}")
+        scale = real(scale, "scale", above=0)
         self.model, self.shift, self.scale = model, float(shift), float(scale)
 
     def _mean_and_cholesky(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,8 +218,7 @@ class LinearGaussianProposal:
 
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """log w = log p(x, z) - log q(z | x) for k draws z ~ q(z | x).  x: [batch, data_dim] -> [k, batch]."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        k = integer(k, "k", 1)
         mean, chol = self._mean_and_cholesky(x)
         eps = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
         z = mean + eps @ chol.T  # [k, batch, latent_dim]
@@ -264,8 +268,7 @@ class HalfPosteriorProposal:
 
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """log w = log p(x, z) - log q(z | x) for k draws z ~ q(z | x).  x: [batch, data_dim] -> [k, batch]."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        k = integer(k, "k", 1)
         mean, cov = self.model.posterior(x)
         chol = torch.linalg.cholesky(cov)
         eps = torch.randn(k, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)

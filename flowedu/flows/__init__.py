@@ -1,4 +1,4 @@
-"""Chapter: ``book/flows.md`` -- normalizing flows: invertible layers with exact log-determinants.
+"""Chapter: book/flows.md — normalizing flows: invertible layers with exact log-determinants.
 
 Contract (as in normflows): ``forward(z)`` and ``inverse(z)`` each return ``(z_new, log_det)`` with
 ``log_det: [batch]``. ``forward`` maps base samples to data (sampling, variational inference);

@@ -1,4 +1,4 @@
-"""The flow contract: layers, their composition, and a flow-based distribution (``book/flows.md``).
+"""Chapter: book/flows.md — the flow contract: layers, their composition, and a flow-based distribution.
 
 Every layer maps ``z: [batch, dim]`` to ``(z_new, log_det)`` in both directions, with one log-det per
 sample (``[batch]``): ``log_det = log |det d z_new / d z|`` of the map that was applied. ``forward`` is the
@@ -8,26 +8,13 @@ the normalizing direction (data to base), which density estimation needs.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from flowedu import validate
+from flowedu.distributions.standard_normal import StandardNormal
+
 __all__ = ["FlowLayer", "Inverse", "SequentialFlow", "StandardNormal", "NormalizingFlow"]
-
-
-def check_dim(dim, name: str = "dim", minimum: int = 1) -> int:
-    """Validate a dimension argument (an integer >= ``minimum``) and return it."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {dim!r}")
-    return dim
-
-
-def check_copies(copies) -> int | None:
-    """Validate a ``copies`` argument: ``None`` (one flow) or an integer >= 1; return it."""
-    if copies is not None and (isinstance(copies, bool) or not isinstance(copies, int) or copies < 1):
-        raise ValueError(f"copies must be None or an integer >= 1, got {copies!r}")
-    return copies
 
 
 def check_input(z, dim: int, name: str = "z", copies: int | None = None) -> None:
@@ -129,45 +116,22 @@ class SequentialFlow(FlowLayer):
         return len(self.layers)
 
 
-class StandardNormal(nn.Module):
-    """The base distribution ``N(0, I_dim)`` as a module, so that ``.to(device)`` moves it with the flow.
-
-    ``sample(n)`` returns ``[n, dim]``; ``log_prob(z: [..., dim])`` returns ``[...]``.
-
-    Args:
-        dim: number of coordinates.
-        copies: ``None``, or ``m >= 1``: the base of ``m`` independent flows side by side (planar layers
-            with ``copies=m``); ``sample(n)`` then returns ``[n, m, dim]`` and ``log_prob`` ``[n, m]``.
-    """
-
-    def __init__(self, dim: int, copies: int | None = None):
-        super().__init__()
-        self.dim = check_dim(dim)
-        self.copies = check_copies(copies)
-        self.register_buffer("_anchor", torch.zeros(()))
-
-    def sample(self, sample_shape=()):
-        shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape):
-            raise ValueError(f"sample_shape must be a non-negative integer or a tuple of them, got {sample_shape!r}")
-        if self.copies is not None:
-            shape = (*shape, self.copies)
-        return torch.randn(*shape, self.dim, device=self._anchor.device, dtype=self._anchor.dtype)
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.shape[-1:] != (self.dim,):
-            raise ValueError(f"z must be a tensor [..., {self.dim}], got {getattr(z, 'shape', type(z))}")
-        return -0.5 * (z**2).sum(-1) - 0.5 * self.dim * math.log(2 * math.pi)
-
-
 class NormalizingFlow(nn.Module):
     """A flow-based distribution ``x = f(z)``, ``z ~ base``, with ``torch.distributions`` semantics.
 
     Change of variables: ``log p(x) = log p_base(f^{-1}(x)) + log |det J_{f^{-1}}(x)|``.
 
+    The distribution contract of the package (``tests/test_contract_distributions.py``): ``sample`` and
+    ``rsample(sample_shape=(), context=None, generator=None)`` return ``[*sample_shape, dim]``;
+    ``log_prob(x: [..., dim])`` returns ``[...]`` (the leading axes are flattened into one batch for the
+    layers and restored); ``dim`` and ``latent_dim``. So a flow is a VAE prior as it stands
+    (``VAE(encoder, decoder, NormalizingFlow(StandardNormal(d), ...))``) and a posterior base of
+    :class:`flowedu.gk.FlowVAE` (``base=NormalizingFlow(...)``).
+
     Args:
         base: anything with ``sample(sample_shape)`` and ``log_prob(z) -> [batch]`` (a torch
-            distribution with event shape ``[dim]``, or :class:`StandardNormal`).
+            distribution with event shape ``[dim]``, or :class:`StandardNormal`); a ``generator`` is passed
+            to ``base.sample`` only when one is given.
         *layers: ``FlowLayer`` instances applied to base samples in order (or one ``SequentialFlow``).
     """
 
@@ -178,35 +142,73 @@ class NormalizingFlow(nn.Module):
         self.base = base
         self.flow = layers[0] if len(layers) == 1 and isinstance(layers[0], SequentialFlow) else SequentialFlow(*layers)
 
-    def _base_sample(self, n):
-        shape = (n,) if isinstance(n, int) and not isinstance(n, bool) else tuple(n)
-        if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], int) or shape[0] < 1:
-            raise ValueError(f"n must be a positive integer (or a 1-tuple of one), got {n!r}")
-        return self.base.sample(shape)
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """The base's event shape: ``(dim,)``, or ``(copies, dim)`` for independent copies."""
+        return tuple(getattr(self.base, "event_shape", ()))
+
+    @property
+    def dim(self) -> int:
+        event = self.event_shape
+        if not event:
+            raise AttributeError(f"the base {type(self.base).__name__} has no event_shape, so dim is unknown")
+        return event[-1]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.dim
+
+    def _core(self) -> int:
+        """How many trailing axes the layers see per example (1, or 2 with copies)."""
+        return len(self.event_shape) or 1
+
+    def _base_sample(self, sample_shape, generator):
+        shape = validate.sample_shape(sample_shape)
+        z = self.base.sample(shape) if generator is None else self.base.sample(shape, generator=generator)
+        return z, shape
+
+    def push_forward(self, z: torch.Tensor, context=None):
+        """``(x, log q(x))`` for given base points ``z: [..., dim]``: ``x = f(z)``,
+        ``log q(x) = log p_base(z) - log |det J_f(z)|``; both keep ``z``'s leading shape."""
+        core = z.shape[z.dim() - self._core():]
+        lead = z.shape[:z.dim() - self._core()]
+        flat = z.reshape(-1, *core)  # the layers take one batch axis
+        x, log_det = self.flow(flat, context)
+        log_q = self.base.log_prob(flat) - log_det
+        return x.reshape(tuple(lead) + tuple(x.shape[1:])), log_q.reshape(tuple(lead) + tuple(log_q.shape[1:]))
 
     def log_prob(self, x: torch.Tensor, context=None) -> torch.Tensor:
-        """``log p(x)`` in nats for ``x: [batch, dim]``; returns ``[batch]``.
+        """``log p(x)`` in nats for ``x: [..., dim]``; returns ``[...]``.
 
-        (``[batch, m]`` for ``m`` independent copies.)
+        (``[..., m]`` for ``m`` independent copies.)
         """
-        z, log_det = self.flow.inverse(x, context)
-        return self.base.log_prob(z) + log_det
+        event = self.event_shape
+        if (not isinstance(x, torch.Tensor) or x.dim() < self._core()
+                or (event and tuple(x.shape[x.dim() - len(event):]) != event)):
+            shape = ", ".join(map(str, event)) if event else "dim"
+            raise ValueError(f"x must have shape [..., {shape}], got {getattr(x, 'shape', type(x).__name__)}")
+        lead = x.shape[:x.dim() - self._core()]
+        z, log_det = self.flow.inverse(x.reshape(-1, *x.shape[x.dim() - self._core():]), context)
+        log_p = self.base.log_prob(z) + log_det
+        return log_p.reshape(tuple(lead) + tuple(log_p.shape[1:]))
 
-    def sample(self, n=1, context=None) -> torch.Tensor:
-        """``n`` samples ``[n, dim]`` (no gradient, like ``torch.distributions``' ``sample``)."""
+    def rsample(self, sample_shape=(), context=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterized samples ``[*sample_shape, dim]``: gradients flow into the layers' parameters."""
+        z, shape = self._base_sample(sample_shape, generator)
+        x, _ = self.flow(z.reshape(-1, *z.shape[len(shape):]), context)  # the layers take one batch axis
+        return x.reshape(tuple(shape) + tuple(x.shape[1:]))
+
+    def sample(self, sample_shape=(), context=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Samples ``[*sample_shape, dim]`` (no gradient, like ``torch.distributions``' ``sample``)."""
         with torch.no_grad():
-            return self.flow(self._base_sample(n), context)[0]
+            return self.rsample(sample_shape, context, generator)
 
-    def rsample(self, n=1, context=None) -> torch.Tensor:
-        """Reparameterized samples ``[n, dim]``: gradients flow into the layers' parameters."""
-        return self.flow(self._base_sample(n), context)[0]
-
-    def sample_and_log_prob(self, n=1, context=None):
-        """Reparameterized samples ``x: [n, dim]`` and their ``log q(x): [n]``.
+    def sample_and_log_prob(self, sample_shape=(), context=None, generator: torch.Generator | None = None):
+        """Reparameterized ``x: [*sample_shape, dim]`` and ``log q(x): [*sample_shape]``.
 
         One forward pass: ``log q(x) = log p_base(z) - log |det J_f(z)|``, what the
         reparameterized ELBO needs, without inverting the flow.
         """
-        z = self._base_sample(n)
-        x, log_det = self.flow(z, context)
-        return x, self.base.log_prob(z) - log_det
+        z, _ = self._base_sample(sample_shape, generator)
+        # x = f(z) and log q(x) = log p_base(z) - log |det J_f(z)|, from the same forward pass
+        return self.push_forward(z, context)

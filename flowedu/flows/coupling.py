@@ -1,4 +1,5 @@
-"""Coupling layers: NICE's additive coupling (Dinh et al., 2014, arXiv:1410.8516) and RealNVP's affine
+"""Chapter: book/flows.md — Coupling layers: NICE's additive coupling (Dinh et al., 2014, arXiv:1410.8516) and
+RealNVP's affine
 coupling (Dinh et al., 2017, arXiv:1605.08803), and factories for the stacks built from them.
 
 A coupling splits ``z`` by a binary mask into the part it keeps, ``z_a`` (mask 1), and the part it
@@ -13,25 +14,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flowedu.flows.base import FlowLayer, SequentialFlow, check_dim, check_input, zero_log_det
+from flowedu.flows.base import FlowLayer, SequentialFlow, check_input, zero_log_det
 from flowedu.flows.elementwise import Scale
+from flowedu.nets import mlp
+from flowedu.validate import integer
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "nice", "realnvp", "checkerboard_masks"]
 
 
-def mlp(n_in: int, n_out: int, hidden: int, n_hidden: int, zero_init: bool) -> nn.Sequential:
+def _network(n_in: int, n_out: int, hidden: int, n_hidden: int, zero_init: bool) -> nn.Sequential:
     """``n_in -> hidden -> ... -> n_out`` with ``n_hidden`` hidden layers (ReLU); last layer zero if asked."""
-    check_dim(hidden, "hidden")
-    check_dim(n_hidden, "n_hidden")
-    layers, width = [], n_in
-    for _ in range(n_hidden):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    last = nn.Linear(width, n_out)
-    if zero_init:
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-    return nn.Sequential(*layers, last)
+    hidden, n_hidden = integer(hidden, "hidden", 1), integer(n_hidden, "n_hidden", 1)
+    return mlp([n_in, *[hidden] * n_hidden, n_out], zero_last=zero_init)
 
 
 def _check_mask(mask, dim: int) -> torch.Tensor:
@@ -48,15 +42,14 @@ def _check_mask(mask, dim: int) -> torch.Tensor:
 class _Coupling(FlowLayer):
     def __init__(self, dim, hidden, n_hidden, mask, context_dim, zero_init, n_params):
         super().__init__()
-        self.dim = check_dim(dim, "dim", minimum=2)
+        self.dim = integer(dim, "dim", 2)
         mask = _check_mask(mask, dim)
-        if isinstance(context_dim, bool) or not isinstance(context_dim, int) or context_dim < 0:
-            raise ValueError(f"context_dim must be an integer >= 0, got {context_dim!r}")
+        context_dim = integer(context_dim, "context_dim", 0)
         self.context_dim = context_dim
         self.conditional = context_dim > 0
         self.register_buffer("idx_a", torch.nonzero(mask).flatten())
         self.register_buffer("idx_b", torch.nonzero(~mask).flatten())
-        self.net = mlp(len(self.idx_a) + context_dim, n_params * len(self.idx_b), hidden, n_hidden, zero_init)
+        self.net = _network(len(self.idx_a) + context_dim, n_params * len(self.idx_b), hidden, n_hidden, zero_init)
 
     def _conditioner(self, z_a, context):
         if self.conditional:
@@ -143,9 +136,9 @@ class AffineCoupling(_Coupling):
 
 def checkerboard_masks(dim: int, n: int) -> list[torch.Tensor]:
     """``n`` masks ``[dim]`` alternating between the first half kept and the second half kept."""
-    check_dim(dim, "dim", minimum=2)
+    integer(dim, "dim", 2)
     first = torch.arange(dim) < dim // 2
-    return [first if i % 2 == 0 else ~first for i in range(check_dim(n, "n"))]
+    return [first if i % 2 == 0 else ~first for i in range(integer(n, "n", 1))]
 
 
 def realnvp(dim: int, n_couplings: int = 4, hidden: int = 16, n_hidden: int = 2, scale_bound: float = 2.0,

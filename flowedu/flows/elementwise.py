@@ -1,11 +1,12 @@
-"""Element-wise flows: ``Scale`` (changes volume) and ``Translate`` (volume preserving) -- ``book/flows.md``."""
+"""Chapter: book/flows.md — Element-wise flows: ``Scale`` (changes volume) and ``Translate`` (volume preserving)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from flowedu.flows.base import FlowLayer, check_dim, check_input, zero_log_det
+from flowedu.flows.base import FlowLayer, check_input, zero_log_det
+from flowedu.validate import integer
 
 __all__ = ["Scale", "Translate"]
 
@@ -39,7 +40,7 @@ class Scale(FlowLayer):
 
     def __init__(self, dim: int, scale=1.0, learnable: bool = True):
         super().__init__()
-        self.dim = check_dim(dim)
+        self.dim = integer(dim, "dim", 1)
         log_scale = _initial(scale, dim, "scale", positive=True).log()
         if learnable:
             self.log_scale = nn.Parameter(log_scale)
@@ -70,7 +71,7 @@ class Translate(FlowLayer):
 
     def __init__(self, dim: int, shift=0.0, learnable: bool = True):
         super().__init__()
-        self.dim = check_dim(dim)
+        self.dim = integer(dim, "dim", 1)
         t = _initial(shift, dim, "shift", positive=False)
         if learnable:
             self.shift = nn.Parameter(t)

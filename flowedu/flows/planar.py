@@ -1,4 +1,4 @@
-"""Planar flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1) -- chapter ``book/flows.md``.
+"""Chapter: book/flows.md — Planar flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1).
 
 ``f(z) = z + û h(wᵀz + b)`` with ``h = tanh``. By the matrix determinant lemma
 ``det(I + û ψᵀ) = 1 + ψᵀû`` with ``ψ = h'(wᵀz + b) w``, so ``log |det J| = log |1 + h'(wᵀz + b) wᵀû|``
@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flowedu.flows.base import FlowLayer, Inverse, SequentialFlow, check_copies, check_dim, check_input
+from flowedu.flows.base import FlowLayer, Inverse, SequentialFlow, check_input
+from flowedu.validate import integer, optional_integer
 
 __all__ = ["PlanarFlow", "planar", "planar_u_hat", "planar_forward", "planar_inverse"]
 
@@ -149,8 +150,8 @@ class PlanarFlow(FlowLayer):
     def __init__(self, dim: int, init_scale: float = 1.0, generator: torch.Generator | None = None,
                  copies: int | None = None):
         super().__init__()
-        self.dim = check_dim(dim)
-        self.copies = check_copies(copies)
+        self.dim = integer(dim, "dim", 1)
+        self.copies = optional_integer(copies, "copies", 1)
         if not init_scale >= 0:
             raise ValueError(f"init_scale must be >= 0, got {init_scale}")
         bound = init_scale / math.sqrt(dim)
@@ -191,7 +192,7 @@ def planar(dim: int, n_layers: int, inverse: bool = False, copies: int | None = 
     Returns:
         A ``SequentialFlow``; wrap it in ``NormalizingFlow(StandardNormal(dim), ...)``.
     """
-    check_dim(n_layers, "n_layers")
+    integer(n_layers, "n_layers", 1)
     if not isinstance(inverse, bool):
         raise ValueError(f"inverse must be True or False, got {inverse!r}")
     layers = [PlanarFlow(dim, init_scale, generator, copies) for _ in range(n_layers)]

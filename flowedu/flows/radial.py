@@ -1,4 +1,4 @@
-"""Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1) -- chapter ``book/flows.md``.
+"""Chapter: book/flows.md — Radial flows (Rezende & Mohamed, 2015, arXiv:1505.05770, Sec. 4.1).
 
 ``f(z) = z + β h(α, r) (z - z0)`` with ``h = 1 / (α + r)``, ``r = ||z - z0||``. The Jacobian is
 ``(1 + βh) I + βh' (z - z0)(z - z0)ᵀ / r`` (``h' = -1/(α + r)²``), so by the determinant lemma
@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flowedu.flows.base import FlowLayer, check_dim, check_input
+from flowedu.flows.base import FlowLayer, check_input
+from flowedu.validate import integer
 
 __all__ = ["RadialFlow", "radial_forward", "radial_inverse", "radial_root"]
 
@@ -116,7 +117,7 @@ class RadialFlow(FlowLayer):
 
     def __init__(self, dim: int, init_scale: float = 1.0, generator: torch.Generator | None = None):
         super().__init__()
-        self.dim = check_dim(dim)
+        self.dim = integer(dim, "dim", 1)
         if not init_scale >= 0:
             raise ValueError(f"init_scale must be >= 0, got {init_scale}")
         self.z0 = nn.Parameter((2 * torch.rand(dim, generator=generator) - 1) * init_scale / math.sqrt(dim))

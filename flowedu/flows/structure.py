@@ -1,4 +1,4 @@
-"""Structural flows that move coordinates around: ``Split``, ``Merge``, ``Swap``, ``Permute``.
+"""Chapter: book/flows.md — Structural flows that move coordinates around: ``Split``, ``Merge``, ``Swap``, ``Permute``.
 
 All are volume preserving (``log_det = 0``): a permutation matrix has determinant +-1. ``Split`` turns a
 tensor into a pair ``(z_a, z_b)`` and ``Merge`` is its inverse, as in the Radboud flow assignment; a
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import torch
 
-from flowedu.flows.base import FlowLayer, check_dim, check_input, zero_log_det
+from flowedu.flows.base import FlowLayer, check_input, zero_log_det
+from flowedu.validate import integer
 
 __all__ = ["Split", "Merge", "Swap", "Permute"]
 
 
 def _check_split(dim: int, split) -> int:
-    check_dim(dim, "dim", minimum=2)
+    integer(dim, "dim", 2)
     split = dim // 2 if split is None else split
-    if isinstance(split, bool) or not isinstance(split, int) or not 1 <= split < dim:
-        raise ValueError(f"split must be an integer in [1, {dim - 1}], got {split!r}")
+    split = integer(split, "split", 1, dim - 1)
     return split
 
 
@@ -99,7 +99,7 @@ class Permute(FlowLayer):
 
     def __init__(self, dim: int, perm=None, seed: int = 0):
         super().__init__()
-        self.dim = check_dim(dim)
+        self.dim = integer(dim, "dim", 1)
         if perm is None:
             perm = torch.randperm(dim, generator=torch.Generator().manual_seed(seed))
             if dim == 2:

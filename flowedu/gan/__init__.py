@@ -1,4 +1,4 @@
-"""GANs: the Dirac-GAN, gradient penalties, parameter averaging, small image GANs (``book/gan.md``)."""
+"""Chapter: book/gan.md — GANs: the Dirac-GAN, gradient penalties, parameter averaging, small image GANs."""
 
 from flowedu.gan.dirac import *  # noqa: F403
 from flowedu.gan.dirac import __all__ as _dirac_all

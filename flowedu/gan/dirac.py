@@ -1,4 +1,4 @@
-"""The Dirac-GAN (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406, section 2.2).
+"""Chapter: book/gan.md — the Dirac-GAN (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406, section 2.2).
 
 Data ``p_D = δ_0``, generator ``p_θ = δ_θ``, linear critic ``D_ψ(x) = ψ x`` (the course's variant
 ``D(x) = ψ_0 x + ψ_1`` has a bias). The game value is
@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from flowedu.gan.ema import _check_beta
 from flowedu.gan.penalties import gradient_penalty, r1_penalty
+from flowedu.validate import integer, real
 
 __all__ = [
     "DIRAC_LOSSES",
@@ -255,10 +255,9 @@ def simulate_dirac(
         raise ValueError(f"update must be one of {', '.join(UPDATES)}, got {update!r}")
     if not 0 < float(step) < math.inf:
         raise ValueError(f"step must be a finite number > 0, got {step}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    n_steps = integer(n_steps, "n_steps", 1)
     if ema_beta is not None:
-        ema_beta = _check_beta(ema_beta)
+        ema_beta = real(ema_beta, "ema_beta", at_least=0, below=1)
     if ema_on not in EMA_ON:
         raise ValueError(f"ema_on must be one of {', '.join(EMA_ON)}, got {ema_on!r}")
     p = torch.as_tensor(start, dtype=torch.float64).clone()

@@ -1,4 +1,4 @@
-"""Exponential moving average (EMA) of parameters, the "generator averaging" of GAN training.
+"""Chapter: book/gan.md — Exponential moving average (EMA) of parameters, the "generator averaging" of GAN training.
 
 ``θ̄_t = β θ̄_{t−1} + (1 − β) θ_t`` (Yazıcı et al. 2019, arXiv:1806.04498; β = 0.999 is a common
 choice for image GANs). The average is used for evaluation only: training continues on θ.
@@ -16,14 +16,9 @@ import math
 
 import torch
 
+from flowedu.validate import real
+
 __all__ = ["ema_update", "ema_gain", "EMA"]
-
-
-def _check_beta(beta: float) -> float:
-    beta = float(beta)
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta must be in [0, 1), got {beta}")
-    return beta
 
 
 def ema_update(average: torch.Tensor, value: torch.Tensor, beta: float) -> torch.Tensor:
@@ -37,7 +32,7 @@ def ema_update(average: torch.Tensor, value: torch.Tensor, beta: float) -> torch
     Returns:
         θ̄_t, same shape as ``value``.
     """
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", at_least=0, below=1)
     if average.shape != value.shape:
         raise ValueError(
             f"average and value must have the same shape, got {tuple(average.shape)} and {tuple(value.shape)}"
@@ -64,7 +59,7 @@ def ema_gain(beta: float, r: float = 1.0, omega: float = 0.0) -> float:
     Returns:
         The ratio, a positive float.
     """
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", at_least=0, below=1)
     r, omega = float(r), float(omega)
     if not (math.isfinite(r) and r > beta):
         raise ValueError(f"r must be a finite number > beta = {beta} (for r < beta the EMA error decays like "
@@ -89,7 +84,7 @@ class EMA:
     def __init__(self, module: torch.nn.Module, beta: float = 0.999):
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-        self.beta = _check_beta(beta)
+        self.beta = real(beta, "beta", at_least=0, below=1)
         self.module = copy.deepcopy(module).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)

@@ -1,4 +1,4 @@
-"""Scoring a generator's samples (``book/gan.md``): a Fréchet classifier distance and a classifier score
+"""Chapter: book/gan.md — Scoring a generator's samples: a Fréchet classifier distance and a classifier score
 for images, and a support check for low-dimensional samples.
 
 :class:`SampleQuality` is the ``evaluate`` callback of :func:`flowedu.gan.train_gan`: it draws a fixed
@@ -17,6 +17,7 @@ from scipy.spatial import cKDTree
 
 from flowedu.gan.models import sample_latent
 from flowedu.metrics.images import ClassifierFeatures, frechet_distance_gaussians, inception_score
+from flowedu.validate import integer
 
 __all__ = ["SampleQuality", "fraction_far"]
 
@@ -50,8 +51,7 @@ class SampleQuality:
             raise ValueError(f"classifier must be a ClassifierFeatures, got {type(classifier).__name__}")
         for name, value, low in (("n_samples", n_samples, 2), ("batch_size", batch_size, 1),
                                  ("latent_dim", latent_dim, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            integer(value, name, low)
         self.classifier, self.latent_dim = classifier, latent_dim
         self.n_samples, self.batch_size = n_samples, batch_size
         self.reference_features = classifier.features(x_reference)

@@ -1,4 +1,4 @@
-"""GAN generators and critics (``book/gan.md``): small DCGAN-style networks for images, MLPs for 2-D data.
+"""Chapter: book/gan.md — GAN generators and critics: small DCGAN-style networks for images, MLPs for 2-D data.
 
 DCGAN-style (Radford, Metz & Chintala 2016, arXiv:1511.06434) sizes: 8×8 (scikit-learn digits, quick
 mode), 28×28 (MNIST, Fashion-MNIST) and 32×32 (CIFAR-10). Both halve/double the resolution twice with
@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+from flowedu.validate import integer
 
 __all__ = [
     "DCGANGenerator",
@@ -38,12 +40,6 @@ def _check_shape(image_shape) -> tuple[int, int, int]:
     return shape
 
 
-def _check_positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 class DCGANGenerator(nn.Module):
     """``G_θ: z [batch, latent_dim] -> x [batch, C, H, H]`` with intensities in (0, 1) (sigmoid output).
 
@@ -57,9 +53,9 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 32, image_shape=(1, 8, 8), width: int = 32):
         super().__init__()
-        self.latent_dim = _check_positive(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.image_shape = _check_shape(image_shape)
-        width = _check_positive(width, "width")
+        width = integer(width, "width", 1)
         c, h, _ = self.image_shape
         self.s0 = h // 4
         n_hidden = 2 * width * self.s0**2
@@ -95,7 +91,7 @@ class DCGANCritic(nn.Module):
     def __init__(self, image_shape=(1, 8, 8), width: int = 32, spectral_norm: bool = False):
         super().__init__()
         self.image_shape = _check_shape(image_shape)
-        width = _check_positive(width, "width")
+        width = integer(width, "width", 1)
         c, h, _ = self.image_shape
         wrap = _sn if spectral_norm else (lambda layer: layer)
         self.net = nn.Sequential(
@@ -127,9 +123,9 @@ class MLPGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 2, data_dim: int = 2, hidden: int = 128, n_hidden: int = 2):
         super().__init__()
-        self.latent_dim = _check_positive(latent_dim, "latent_dim")
-        self.data_dim = _check_positive(data_dim, "data_dim")
-        sizes = [latent_dim] + [_check_positive(hidden, "hidden")] * _check_positive(n_hidden, "n_hidden")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
+        self.data_dim = integer(data_dim, "data_dim", 1)
+        sizes = [latent_dim] + [integer(hidden, "hidden", 1)] * integer(n_hidden, "n_hidden", 1)
         layers = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [nn.Linear(a, b), nn.ReLU()]
@@ -153,9 +149,9 @@ class MLPCritic(nn.Module):
 
     def __init__(self, data_dim: int = 2, hidden: int = 128, n_hidden: int = 2, spectral_norm: bool = False):
         super().__init__()
-        self.data_dim = _check_positive(data_dim, "data_dim")
+        self.data_dim = integer(data_dim, "data_dim", 1)
         wrap = _sn if spectral_norm else (lambda layer: layer)
-        sizes = [data_dim] + [_check_positive(hidden, "hidden")] * _check_positive(n_hidden, "n_hidden")
+        sizes = [data_dim] + [integer(hidden, "hidden", 1)] * integer(n_hidden, "n_hidden", 1)
         layers = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [wrap(nn.Linear(a, b)), nn.LeakyReLU(0.2)]
@@ -216,6 +212,6 @@ def rewrapped_spectral_norm(module: nn.Module) -> nn.Module:
 
 def sample_latent(n: int, latent_dim: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     """``z ~ N(0, I)``: ``[n, latent_dim]`` float32 on ``device``, drawn from a CPU ``generator``."""
-    _check_positive(n, "n")
-    _check_positive(latent_dim, "latent_dim")
+    integer(n, "n", 1)
+    integer(latent_dim, "latent_dim", 1)
     return torch.randn(n, latent_dim, generator=generator, dtype=torch.float32).to(device or "cpu")

@@ -1,4 +1,4 @@
-"""Gradient penalties on a critic (discriminator): R1 and the WGAN gradient penalty.
+"""Chapter: book/gan.md — Gradient penalties on a critic (discriminator): R1 and the WGAN gradient penalty.
 
 Both act on the input gradient ``∇_x D(x)`` of the critic, computed by autograd with
 ``create_graph=True`` so that the penalty itself can be differentiated with respect to the critic's
@@ -11,14 +11,9 @@ from collections.abc import Callable
 
 import torch
 
+from flowedu.validate import real
+
 __all__ = ["r1_penalty", "gradient_penalty", "input_gradient"]
-
-
-def _check_coefficient(value: float, name: str) -> float:
-    value = float(value)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 def _check_batch(x: torch.Tensor, name: str) -> None:
@@ -61,7 +56,7 @@ def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Ten
     Returns:
         A scalar tensor, differentiable with respect to the critic's parameters.
     """
-    gamma = _check_coefficient(gamma, "gamma")
+    gamma = real(gamma, "gamma", at_least=0)
     grad = input_gradient(critic, x_real)
     return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
 
@@ -90,7 +85,7 @@ def gradient_penalty(
     Returns:
         A scalar tensor, differentiable with respect to the critic's parameters.
     """
-    lam = _check_coefficient(lam, "lam")
+    lam = real(lam, "lam", at_least=0)
     _check_batch(x_real, "x_real")
     _check_batch(x_fake, "x_fake")
     if x_real.shape != x_fake.shape:

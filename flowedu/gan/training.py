@@ -1,4 +1,4 @@
-"""The GAN training loop: JSD (non-saturating) or W1 losses, R1/GP penalties, n critic steps,
+"""Chapter: book/gan.md — the GAN training loop: JSD (non-saturating) or W1 losses, R1/GP penalties, n critic steps,
 simultaneous or alternating updates, generator EMA, periodic evaluation (``book/gan.md``).
 
 The per-step losses stay on the training device and are read back in bulk at the evaluation points and
@@ -7,16 +7,18 @@ at the end, so a GPU is not made to wait for the host once per step.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from flowedu import data
 from flowedu.gan.ema import EMA
 from flowedu.gan.models import sample_latent
-from flowedu.gan.penalties import _check_coefficient, gradient_penalty, r1_penalty
+from flowedu.gan.penalties import gradient_penalty, r1_penalty
+from flowedu.loops import History, LossLog, batch_cycle, seeded_generator
+from flowedu.validate import integer, real
 
 __all__ = ["GAN_LOSSES", "GAN_REGULARIZERS", "critic_loss", "generator_loss", "train_gan"]
 
@@ -63,27 +65,11 @@ def _penalty(critic, x_real, x_fake, reg, gamma, rng):
     return torch.zeros((), device=x_real.device)
 
 
-def _cycle(x: torch.Tensor, batch_size: int, rng: torch.Generator):
-    """Mini-batches without end: a fresh random order each pass (the last partial batch is dropped)."""
-    if batch_size > len(x):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x)}, got {batch_size}")
-    while True:
-        yield from data.batches(x, batch_size, generator=rng, drop_last=True)
-
-
-def _check_finite(losses: dict[str, torch.Tensor], done: int, what: str) -> None:
-    """Raise at the first step (1-based) among the first ``done`` whose loss is not finite (one host read)."""
-    finite = torch.stack([v[:done] for v in losses.values()]).isfinite().all(0)
-    if not bool(finite.all()):
-        first = int((~finite).nonzero()[0, 0]) + 1
-        raise FloatingPointError(f"the losses became non-finite at step {first} ({what}); lower lr")
-
-
 def train_gan(
-    generator: torch.nn.Module,
+    generator_net: torch.nn.Module,
     critic: torch.nn.Module,
     x_train: torch.Tensor,
-    n_steps: int,
+    steps: int,
     loss: str = "jsd",
     reg: str = "none",
     gamma: float = 0.0,
@@ -96,9 +82,10 @@ def train_gan(
     evaluate: Callable[[torch.nn.Module], dict] | None = None,
     eval_every: int = 0,
     keep_best: str | None = None,
-    seed: int = 0,
+    generator: torch.Generator | None = None,
     progress: bool = True,
-) -> dict:
+    seed: int | None = None,
+) -> History:
     """Train a GAN with Adam; one "step" is one generator update.
 
     Alternating: ``n_critic`` critic updates on fresh batches, then one generator update against the
@@ -106,10 +93,10 @@ def train_gan(
     both updates.
 
     Args:
-        generator: ``z [batch, latent_dim] -> x``; must have ``latent_dim``.
+        generator_net: the generator network ``z [batch, latent_dim] -> x``; must have ``latent_dim``.
         critic: ``x -> [batch]`` scores.
         x_train: real data ``[n, ...]`` (images ``[n, C, H, W]`` or points ``[n, d]``) on the training device.
-        n_steps: generator updates (positive integer).
+        steps: generator updates (positive integer): optimiser steps of the generator.
         loss: "jsd" (non-saturating) or "w1".
         reg: "none", "r1" (``(γ/2) E‖∇D(x)‖²`` on real data) or "gp" (``γ E(‖∇D(x̂)‖ − 1)²``).
         gamma: the penalty coefficient >= 0.
@@ -122,94 +109,92 @@ def train_gan(
         eval_every: evaluation period in steps (0: only at the end, if ``evaluate`` is given).
         keep_best: a key of ``evaluate``'s dict (lower is better, e.g. ``"fcd"``): keep a copy of the
             raw generator's state at its best evaluation (what "best during training" reports).
-        seed: seeds the batches, the latents and the GP's interpolation.
+        generator: CPU generator for all the randomness: the batches, the latents and the GP's
+            interpolation (default: a fresh one seeded with 0, so a run is reproducible).
         progress: show a tqdm bar.
+        seed: older spelling of ``generator=torch.Generator().manual_seed(seed)`` (kept for old calls).
 
     Returns:
-        dict with ``d_loss`` and ``g_loss`` (lists, one float per step; ``d_loss`` without the penalty),
+        :class:`~flowedu.loops.History` with ``steps``, ``seconds``, ``d_loss`` and ``g_loss`` (lists, one
+        float per step; ``d_loss`` without the penalty),
         ``evals`` (list of dicts with ``step``), ``ema`` (the :class:`EMA` or ``None``) and, with
         ``keep_best``, ``best`` = ``{"step", "value", "state"}`` (``state``: a ``state_dict`` copy).
 
     Raises:
-        FloatingPointError: when a loss becomes non-finite (checked at every evaluation and at the
-            end, naming the first bad step).
+        NonFiniteLossError: at the first non-finite loss, naming its step (checked after every step on the
+            CPU; on a GPU every 100 steps, at every evaluation and at the end).
     """
     if loss not in GAN_LOSSES:
         raise ValueError(f"loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
     if reg not in GAN_REGULARIZERS:
         raise ValueError(f"reg must be one of {', '.join(GAN_REGULARIZERS)}, got {reg!r}")
-    gamma = _check_coefficient(gamma, "gamma")
+    gamma = real(gamma, "gamma", at_least=0)
     if update not in ("alternating", "simultaneous"):
         raise ValueError(f"update must be 'alternating' or 'simultaneous', got {update!r}")
-    for name, value in (("n_steps", n_steps), ("n_critic", n_critic), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in (("steps", steps), ("n_critic", n_critic), ("batch_size", batch_size)):
+        integer(value, name, 1)
     if update == "simultaneous" and n_critic != 1:
         raise ValueError(f"n_critic must be 1 for simultaneous updates, got {n_critic}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
-        raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
-    if not 0 < lr < float("inf"):
-        raise ValueError(f"lr must be > 0, got {lr}")
+    eval_every = integer(eval_every, "eval_every", 0)
+    lr = real(lr, "lr", above=0)
     if keep_best is not None and evaluate is None:
         raise ValueError("keep_best needs an evaluate function")
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
 
     device = x_train.device
-    rng = torch.Generator().manual_seed(seed)
-    real_batches = _cycle(x_train, batch_size, rng)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    rng, start = seeded_generator(generator, seed), time.perf_counter()
+    real_batches = batch_cycle(x_train, batch_size, rng, "x_train")
+    opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
-    ema = EMA(generator, ema_beta) if ema_beta is not None else None
+    ema = EMA(generator_net, ema_beta) if ema_beta is not None else None
     # Per-step losses stay on the device; they are read back at the evaluation points and at the end.
-    losses = {key: torch.full((n_steps,), float("nan"), device=device) for key in ("d_loss", "g_loss")}
+    losses = LossLog(("d_loss", "g_loss"), steps, device)
     history = {"evals": [], "ema": ema}
     what = f"{loss}+{reg}"
 
     def run_eval(step):
-        _check_finite(losses, step, what)
+        losses.check(step, what)
         if evaluate is None:
             return
-        generator.eval()
+        generator_net.eval()
         with torch.no_grad():
-            record = {"step": step, **evaluate(generator)}
+            record = {"step": step, **evaluate(generator_net)}
             if ema is not None:
                 record.update({f"ema_{k}": v for k, v in evaluate(ema.module).items()})
-        generator.train()
+        generator_net.train()
         history["evals"].append(record)
         if keep_best is not None:
             if keep_best not in record:
                 raise ValueError(f"keep_best must be a key of evaluate's result, got {keep_best!r}")
             if "best" not in history or record[keep_best] < history["best"]["value"]:
-                state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+                state = {k: v.detach().clone() for k, v in generator_net.state_dict().items()}
                 history["best"] = {"step": step, "value": record[keep_best], "state": state}
 
     def latent():
-        return sample_latent(batch_size, generator.latent_dim, device, rng)
+        return sample_latent(batch_size, generator_net.latent_dim, device, rng)
 
-    generator.train()
+    generator_net.train()
     critic.train()
-    for step in tqdm(range(1, n_steps + 1), desc=what, disable=not progress, leave=False):
+    for step in tqdm(range(1, steps + 1), desc=what, disable=not progress, leave=False):
         if update == "alternating":
             for _ in range(n_critic):
                 x_real = next(real_batches)
                 with torch.no_grad():
-                    x_fake = generator(latent())
+                    x_fake = generator_net(latent())
                 d_loss = critic_loss(critic(x_real), critic(x_fake), loss)
                 opt_d.zero_grad(set_to_none=True)
                 (d_loss + _penalty(critic, x_real, x_fake, reg, gamma, rng)).backward()
                 opt_d.step()
-            x_fake = generator(latent())
+            x_fake = generator_net(latent())
             g_loss = generator_loss(critic(x_fake), loss)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
         else:
             x_real = next(real_batches)
-            x_fake = generator(latent())
+            x_fake = generator_net(latent())
             d_loss = critic_loss(critic(x_real), critic(x_fake.detach()), loss)
             g_loss = generator_loss(critic(x_fake), loss)
-            g_params = [p for p in generator.parameters() if p.requires_grad]
+            g_params = [p for p in generator_net.parameters() if p.requires_grad]
             g_grads = torch.autograd.grad(g_loss, g_params)
             opt_d.zero_grad(set_to_none=True)
             (d_loss + _penalty(critic, x_real, x_fake.detach(), reg, gamma, rng)).backward()
@@ -218,11 +203,11 @@ def train_gan(
             opt_d.step()
             opt_g.step()
         if ema is not None:
-            ema.update(generator)
-        losses["d_loss"][step - 1] = d_loss.detach()
-        losses["g_loss"][step - 1] = g_loss.detach()
-        if eval_every and step % eval_every == 0 and step != n_steps:
+            ema.update(generator_net)
+        losses.record(step - 1, d_loss=d_loss, g_loss=g_loss)
+        losses.maybe_check(step, what)
+        if eval_every and step % eval_every == 0 and step != steps:
             run_eval(step)
-    run_eval(n_steps)
-    history.update({key: value.cpu().tolist() for key, value in losses.items()})
-    return history
+    run_eval(steps)
+    history.update(losses.tolist())
+    return History(history, steps=steps, seconds=time.perf_counter() - start)

@@ -1,4 +1,4 @@
-"""A VAE-GAN: the decoder of a VAE (``flowedu.vae``) doubles as a GAN generator (``book/gan.md``).
+"""Chapter: book/gan.md — a VAE-GAN: the decoder of a VAE (``flowedu.vae``) doubles as a GAN generator.
 
 The VAE keeps its ELBO; a critic with spectral normalisation (Miyato et al. 2018,
 arXiv:1802.05957) learns to tell data from decoded prior samples ``E[x | z]``, ``z ~ p(z)``, and the
@@ -18,12 +18,15 @@ plus an adversarial term averaged over every entry, whose effective weight is
 
 from __future__ import annotations
 
+import time
+
 import torch
 from tqdm.auto import tqdm
 
 from flowedu import data
-from flowedu.gan.penalties import _check_coefficient
-from flowedu.gan.training import _check_finite, _cycle, critic_loss, generator_loss
+from flowedu.gan.training import critic_loss, generator_loss
+from flowedu.loops import History, LossLog, batch_cycle, seeded_generator
+from flowedu.validate import integer, real
 
 __all__ = ["train_vae_gan", "vae_gan_objective", "course_vae_gan_objective", "effective_adversarial_weight"]
 
@@ -44,7 +47,7 @@ def vae_gan_objective(neg_elbo: torch.Tensor, adv: torch.Tensor, adv_weight: flo
         adv_weight: w >= 0.
     """
     _check_terms(neg_elbo, adv)
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     return neg_elbo.mean() + adv_weight * adv.reshape(len(adv), -1).sum(1).mean()
 
 
@@ -60,7 +63,7 @@ def course_vae_gan_objective(neg_elbo: torch.Tensor, adv: torch.Tensor, adv_weig
         neg_elbo: ``[B]``; adv: ``[B]`` or ``[B, P...]``; adv_weight: λ >= 0 (as written in the code).
     """
     _check_terms(neg_elbo, adv)
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     return neg_elbo.sum() + adv_weight * adv.mean()
 
 
@@ -73,10 +76,9 @@ def effective_adversarial_weight(adv_weight: float, batch_size: int, entries_per
         entries_per_example: P, entries of the adversarial term per example (1 for one logit per
             image; the number of pixels or patches for a per-pixel or per-patch map).
     """
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
     for name, value in (("batch_size", batch_size), ("entries_per_example", entries_per_example)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        integer(value, name, 1)
     return adv_weight / (batch_size * entries_per_example)
 
 
@@ -84,15 +86,16 @@ def train_vae_gan(
     vae: torch.nn.Module,
     critic: torch.nn.Module,
     x_train: torch.Tensor,
-    n_steps: int,
+    steps: int,
     adv_weight: float = 1.0,
     batch_size: int = 64,
     lr: float = 1e-3,
     lr_critic: float = 1e-3,
     binarize: bool = False,
-    seed: int = 0,
+    generator: torch.Generator | None = None,
     progress: bool = True,
-) -> dict:
+    seed: int | None = None,
+) -> History:
     """Train a VAE (``elbo(x) [batch]``, ``prior.sample(n)``, ``decoder.mean(z)``) with an adversarial term.
 
     Set ``adv_weight = 0`` to get plain VAE training with the same batches and optimiser, the fair
@@ -103,36 +106,37 @@ def train_vae_gan(
         vae: a :class:`flowedu.vae.VAE`.
         critic: ``x -> [batch]`` logits (e.g. ``DCGANCritic(..., spectral_norm=True)``).
         x_train: ``[n, ...]`` training data in the VAE's format, n >= ``batch_size``.
-        n_steps: updates of each player (positive integer).
+        steps: updates of each player (positive integer): optimiser steps of the VAE.
         adv_weight: weight w >= 0 of the generator loss in the VAE's objective (per example).
         batch_size, lr, lr_critic: mini-batch size and Adam learning rates.
         binarize: dynamic binarization for the ELBO (Bernoulli decoders); the critic always sees the
             intensities, since the decoded means it must compare them with are intensities too.
-        seed: seeds the batches, the binarization, the prior samples and the ELBO's ε (the global RNG
-            is not used, so the VAE's path does not depend on anything else drawn before).
+        generator: CPU generator for the batches, the binarization, the prior samples and the ELBO's ε (the global RNG
+            is not used, so the VAE's path does not depend on anything else drawn before); default: a
+            fresh one seeded with 0.
+        seed: older spelling of ``generator=torch.Generator().manual_seed(seed)`` (kept for old calls).
 
     Returns:
-        dict with per-step lists ``neg_elbo``, ``d_loss``, ``g_loss`` (read back from the device at the end).
+        :class:`~flowedu.loops.History` with ``steps``, ``seconds`` and the per-step lists ``neg_elbo``,
+        ``d_loss``, ``g_loss`` (read back from the device in bulk).
 
     Raises:
-        FloatingPointError: when a loss becomes non-finite (naming the first bad step).
+        NonFiniteLossError: at the first non-finite loss, naming its step (checked after every step on the
+            CPU, every 100 steps on a GPU).
+        ValueError: when ``batch_size`` is larger than the data set.
     """
-    adv_weight = _check_coefficient(adv_weight, "adv_weight")
-    for name, value in (("n_steps", n_steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if batch_size > len(x_train):
-        raise ValueError(f"batch_size must be <= len(x_train) = {len(x_train)}, got {batch_size}")
-    rng = torch.Generator().manual_seed(seed)
+    adv_weight = real(adv_weight, "adv_weight", at_least=0)
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        integer(value, name, 1)
+    rng, start = seeded_generator(generator, seed), time.perf_counter()
     opt_vae = torch.optim.Adam(vae.parameters(), lr=lr)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr_critic, betas=(0.5, 0.999))
-    losses = {key: torch.full((n_steps,), float("nan"), device=x_train.device)
-              for key in ("neg_elbo", "d_loss", "g_loss")}
-    real = _cycle(x_train, batch_size, rng)
+    losses = LossLog(("neg_elbo", "d_loss", "g_loss"), steps, x_train.device)
+    real_batches = batch_cycle(x_train, batch_size, rng, "x_train")
     vae.train()
     critic.train()
-    for step in tqdm(range(n_steps), desc=f"VAE-GAN w={adv_weight:g}", disable=not progress, leave=False):
-        x = next(real)
+    for step in tqdm(range(steps), desc=f"VAE-GAN w={adv_weight:g}", disable=not progress, leave=False):
+        x = next(real_batches)
         z = vae.prior.sample(batch_size, generator=rng).to(x.device)
         fake = vae.decoder.mean(z)
         # The critic: data against decoded prior samples.
@@ -148,10 +152,8 @@ def train_vae_gan(
         opt_vae.zero_grad(set_to_none=True)
         vae_gan_objective(neg_elbo, adv, adv_weight).backward()
         opt_vae.step()
-        for key, value in (("neg_elbo", neg_elbo.mean()), ("d_loss", d_loss), ("g_loss", g_loss)):
-            losses[key][step] = value.detach()
-        if (step + 1) % 100 == 0:
-            _check_finite(losses, step + 1, "VAE-GAN")
-    _check_finite(losses, n_steps, "VAE-GAN")
+        losses.record(step, neg_elbo=neg_elbo.mean(), d_loss=d_loss, g_loss=g_loss)
+        losses.maybe_check(step + 1, "VAE-GAN")
+    losses.check(steps, "VAE-GAN")
     vae.eval()
-    return {key: value.cpu().tolist() for key, value in losses.items()}
+    return History(losses.tolist(), steps=steps, seconds=time.perf_counter() - start)

@@ -8,6 +8,7 @@ from torch import nn
 
 from flowedu.flows.base import FlowLayer, check_input
 from flowedu.gk.core import C_DEFAULT, gk_quantile_derivative, gk_solve_z, gk_transform
+from flowedu.validate import integer
 
 __all__ = ["GandKTransform"]
 
@@ -37,8 +38,7 @@ class GandKTransform(FlowLayer):
 
     def __init__(self, dim: int, a=0.0, b=1.0, g=0.0, k=0.1, k_min: float = 0.0, c: float = C_DEFAULT):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        dim = integer(dim, "dim", 1)
         if not 0 <= k_min < float("inf"):
             raise ValueError(f"k_min must be >= 0 (Q is then monotone for every g), got {k_min}")
         if not 0 <= c <= 0.83:

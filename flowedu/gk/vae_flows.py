@@ -24,12 +24,13 @@ from torch import nn
 
 from flowedu.distributions.elementary import log_standard_normal
 from flowedu.flows import NormalizingFlow, SequentialFlow, StandardNormal
-from flowedu.flows.base import FlowLayer, check_dim, check_input
+from flowedu.flows.base import FlowLayer, check_input
 from flowedu.flows.planar import planar_forward, planar_inverse, planar_u_hat
 from flowedu.gk.core import C_DEFAULT, gk_quantile_derivative, gk_transform
 from flowedu.gk.fit import fit_quantiles_lm
 from flowedu.gk.transform import GandKTransform
-from flowedu.vae.model import check_sample_count, reparameterize
+from flowedu.vae.model import reparameterize
+from flowedu.validate import integer
 
 __all__ = ["AmortisedPlanar", "FlowVAE", "GandKPosteriorBase", "GandKPrior", "PriorAtZ0Objective"]
 
@@ -52,8 +53,8 @@ class AmortisedPlanar(FlowLayer):
 
     def __init__(self, dim: int, context_dim: int):
         super().__init__()
-        self.dim = check_dim(dim)
-        self.context_dim = check_dim(context_dim, "context_dim")
+        self.dim = integer(dim, "dim", 1)
+        self.context_dim = integer(context_dim, "context_dim", 1)
         self.net = nn.Linear(context_dim, 2 * dim + 1)
         with torch.no_grad():  # start close to the identity
             self.net.weight.mul_(0.1)
@@ -78,8 +79,9 @@ class AmortisedPlanar(FlowLayer):
 class GandKPrior(NormalizingFlow):
     """Learnable prior p(z) = g-and-k with independent margins: the flow z = Q(ε) elementwise, ε ~ N(0, I).
 
-    ``NormalizingFlow(StandardNormal(d), GandKTransform(d))`` with the VAE prior interface:
-    log p(z) = log N(Q⁻¹(z); 0, I) − Σ_j log Q_j′(Q⁻¹(z_j)) for z ``[..., d]``, and ``sample(n, generator)``.
+    Exactly ``NormalizingFlow(StandardNormal(d), GandKTransform(d))`` (nothing overridden but the start
+    values): log p(z) = log N(Q⁻¹(z); 0, I) − Σ_j log Q_j′(Q⁻¹(z_j)) for z ``[..., d]``, and
+    ``sample(n, generator=...)``/``rsample`` push ε ~ N(0, I) through Q, as the flow contract says.
     k ≥ 0 (:class:`flowedu.gk.GandKTransform`), so every parameter value is a valid distribution.
     Sampling from it means pushing ε ~ N(0, I) through the flow: decoding ε itself ignores the prior.
 
@@ -88,32 +90,13 @@ class GandKPrior(NormalizingFlow):
     """
 
     def __init__(self, latent_dim: int):
-        latent_dim = check_dim(latent_dim, "latent_dim")
+        latent_dim = integer(latent_dim, "latent_dim", 1)
         super().__init__(StandardNormal(latent_dim), GandKTransform(latent_dim, a=0.0, b=1.0, g=0.0, k=0.01))
-        self.latent_dim = latent_dim
 
     @property
     def transform(self) -> GandKTransform:
         """The g-and-k layer (its ``params()`` are (A, B, g, k), each ``[d]``)."""
         return self.flow.layers[0]
-
-    def log_prob(self, z: torch.Tensor, context=None) -> torch.Tensor:
-        """log p(z): ``[..., d]`` -> ``[...]`` (any leading shape, e.g. ``[k, batch, d]``)."""
-        if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[-1:] != (self.latent_dim,):
-            raise ValueError(f"z must have shape [..., {self.latent_dim}], got {getattr(z, 'shape', type(z))}")
-        return super().log_prob(z.reshape(-1, self.latent_dim)).reshape(z.shape[:-1])
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``[n, d]``: ε ~ N(0, I) (drawn with ``generator`` on the CPU if given), z = Q(ε)."""
-        with torch.no_grad():
-            return self.rsample(n, generator)
-
-    def rsample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``[n, d]``, differentiable in the prior's parameters."""
-        n = check_dim(n, "n")
-        p = self.transform.a
-        eps = torch.randn(n, self.latent_dim, generator=generator, dtype=p.dtype).to(p.device)
-        return self.flow(eps)[0]
 
     @torch.no_grad()
     def fit_to(self, z: torch.Tensor) -> list:
@@ -148,7 +131,7 @@ class GandKPosteriorBase(nn.Module):
 
     def __init__(self, latent_dim: int, k_init: float = 0.01, c: float = C_DEFAULT):
         super().__init__()
-        self.latent_dim = check_dim(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         if not (isinstance(k_init, (int, float)) and 0 < k_init < 10):
             raise ValueError(f"k_init must be a number in (0, 10), got {k_init!r}")
         if not 0 <= c <= 0.83:
@@ -193,16 +176,20 @@ class FlowVAE(nn.Module):
             plain posterior. Global layers share their parameters across x; conditional
             layers (``AmortisedPlanar``, couplings with ``context_dim = 2d``) receive the context
             c = [μ_φ(x), log σ²_φ(x)], so their parameters are amortised.
-        base: ``None`` for the Gaussian q_0 = N(μ_φ(x), diag σ²_φ(x)), or a :class:`GandKPosteriorBase`.
+        base: ``None`` for the Gaussian q_0 = N(μ_φ(x), diag σ²_φ(x)), a :class:`GandKPosteriorBase`, or
+            any :class:`flowedu.flows.NormalizingFlow` p_u over ``[d]``: z_0 = μ_φ(x) + σ_φ(x) ⊙ u with
+            u = f(ε), so log q_0(z_0 | x) = log p_u(u) − ½ Σ_j log σ_j² (a flow with no layers is the
+            Gaussian q_0 again).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: nn.Module, flow: nn.Module | None = None,
-                 base: GandKPosteriorBase | None = None):
+                 base: GandKPosteriorBase | NormalizingFlow | None = None):
         super().__init__()
         if flow is not None and not isinstance(flow, FlowLayer):
             raise ValueError(f"flow must be a FlowLayer (e.g. flowedu.flows.SequentialFlow), got {type(flow).__name__}")
-        if base is not None and not isinstance(base, GandKPosteriorBase):
-            raise ValueError(f"base must be None (Gaussian) or a GandKPosteriorBase, got {type(base).__name__}")
+        if base is not None and not isinstance(base, (GandKPosteriorBase, NormalizingFlow)):
+            raise ValueError("base must be None (Gaussian), a GandKPosteriorBase or a NormalizingFlow, "
+                             f"got {type(base).__name__}")
         dims = [getattr(m, "latent_dim", None) for m in (encoder, decoder, prior, base) if m is not None]
         if len(set(dims)) != 1 or None in dims:
             raise ValueError(f"encoder, decoder, prior (and base) must have the same latent_dim, got {dims}")
@@ -211,6 +198,13 @@ class FlowVAE(nn.Module):
             flow = SequentialFlow(flow)
         self.flow, self.base = flow, base
         self.latent_dim = encoder.latent_dim
+
+    def _base_sample(self, eps, mean, log_var):
+        if isinstance(self.base, GandKPosteriorBase):
+            return self.base(eps, mean, log_var)  # z_0 = μ + σ ⊙ Q(ε)
+        # a NormalizingFlow base: u = f(ε) with log p_u(u) = log p_ε(ε) − log|det J_f(ε)|, then z_0 = μ + σ ⊙ u
+        u, log_p_u = self.base.push_forward(eps.to(mean.dtype))
+        return reparameterize(mean, log_var, u), log_p_u - 0.5 * log_var.sum(-1)
 
     def posterior_sample(self, x: torch.Tensor, k: int = 1, generator: torch.Generator | None = None):
         """Draw z_0 ~ q_0 and push it through the flow.
@@ -223,14 +217,14 @@ class FlowVAE(nn.Module):
             ``(z0, zM, log_q0, sum_log_det)`` with shapes ``[k, batch, d]``, ``[k, batch, d]``,
             ``[k, batch]``, ``[k, batch]``; log q_M(z_M | x) = log_q0 − sum_log_det.
         """
-        k = check_sample_count(k)
+        k = integer(k, "k", 1)
         mean, log_var = self.encoder(x)
         eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
         if self.base is None:
             z0 = reparameterize(mean, log_var, eps)  # z_0 = μ + σ ⊙ ε
             log_q0 = self.encoder.log_prob(z0, mean, log_var)
         else:
-            z0, log_q0 = self.base(eps, mean, log_var)  # z_0 = μ + σ ⊙ Q(ε)
+            z0, log_q0 = self._base_sample(eps, mean, log_var)
         if self.flow is None:
             return z0, z0, log_q0, torch.zeros_like(log_q0)
         batch, d = mean.shape

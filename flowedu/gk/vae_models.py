@@ -12,10 +12,10 @@ import torch
 
 from flowedu import data
 from flowedu.flows import AffineCoupling, Permute, PlanarFlow, RadialFlow, SequentialFlow
-from flowedu.flows.base import FlowLayer, check_dim
+from flowedu.flows.base import FlowLayer
 from flowedu.gk.vae_flows import AmortisedPlanar, FlowVAE, GandKPosteriorBase, GandKPrior
-from flowedu.vae.model import check_sample_count
 from flowedu.vae.training import make_vae
+from flowedu.validate import integer
 
 __all__ = ["POSTERIOR_FLOWS", "active_units", "fit_gk_prior", "latent_codes", "make_flow_vae", "posterior_flow"]
 
@@ -37,8 +37,8 @@ def posterior_flow(kind: str, latent_dim: int, n_flows: int = 8, n_couplings: in
     """
     if kind not in POSTERIOR_FLOWS:
         raise ValueError(f"kind must be one of {', '.join(POSTERIOR_FLOWS)}, got {kind!r}")
-    d = check_dim(latent_dim, "latent_dim")
-    n_flows, n_couplings = check_dim(n_flows, "n_flows"), check_dim(n_couplings, "n_couplings")
+    d = integer(latent_dim, "latent_dim", 1)
+    n_flows, n_couplings = integer(n_flows, "n_flows", 1), integer(n_couplings, "n_couplings", 1)
     if kind == "planar":
         return SequentialFlow(*[PlanarFlow(d) for _ in range(n_flows)])
     if kind == "radial":
@@ -117,7 +117,7 @@ def latent_codes(model: FlowVAE, x: torch.Tensor, k: int = 1, generator: torch.G
                  batch_size: int = 1000) -> torch.Tensor:
     """E_q[z_M | x] estimated by the mean of ``k`` posterior draws (the exact mean μ_φ(x) for a plain
     Gaussian posterior), ``[n, d]``."""
-    k = check_sample_count(k)
+    k = integer(k, "k", 1)
     if model.flow is None and model.base is None:
         return torch.cat([model.encoder(xb)[0] for xb in x.split(batch_size)])
     return torch.cat([model.posterior_sample(xb, k, generator)[1].mean(0) for xb in x.split(batch_size)])

@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from flowedu.validate import real
+
 __all__ = ["DualAveraging"]
 
 
@@ -33,8 +35,7 @@ class DualAveraging:
         if not 0 < target_accept < 1:
             raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
         for name, value in (("gamma", gamma), ("t0", t0)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value}")
+            real(value, name, above=0)
         if not 0.5 < kappa <= 1:
             raise ValueError(f"kappa must be in (0.5, 1], got {kappa}")
         step_size = torch.as_tensor(step_size, dtype=torch.float64)

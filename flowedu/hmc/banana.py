@@ -14,6 +14,9 @@ from typing import NamedTuple
 
 import torch
 
+from flowedu.grids import log_midpoint_integral
+from flowedu.validate import integer, real
+
 __all__ = ["BANANA_SEED", "BANANA_THETA", "BananaGrid", "BananaPosterior", "banana_data"]
 
 BANANA_SEED = 2019
@@ -38,12 +41,9 @@ def banana_data(n: int = 100, seed: int = BANANA_SEED, theta=BANANA_THETA, sigma
     Returns:
         ``y: [n]``, float64 on the CPU.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    if not (math.isfinite(sigma_y) and sigma_y > 0):
-        raise ValueError(f"sigma_y must be finite and > 0, got {sigma_y}")
+    n = integer(n, "n", 1)
+    seed = integer(seed, "seed", 0, 2**63 - 1)
+    sigma_y = real(sigma_y, "sigma_y", above=0)
     theta1, theta2 = (float(t) for t in theta)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, generator=generator, dtype=torch.float64)
@@ -101,8 +101,7 @@ class BananaGrid(NamedTuple):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Independent draws from the grid's density ``[n, 2]`` (float64, CPU): a cell with probability
         density * cell_area, then a uniform point inside it. Exact up to the grid's resolution."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        n = integer(n, "n", 1)
         weights = (self.density.flatten() * self.cell_area).clamp(min=0)
         cells = torch.multinomial(weights, n, replacement=True, generator=generator)
         h = torch.stack([self.theta1[1] - self.theta1[0], self.theta2[1] - self.theta2[0]])
@@ -138,8 +137,7 @@ class BananaPosterior:
         if not torch.isfinite(y).all():
             raise ValueError("y must be finite")
         for name, value in (("sigma_y", sigma_y), ("sigma_theta", sigma_theta)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value}")
+            real(value, name, above=0)
         self.y, self.sigma_y, self.sigma_theta = y, float(sigma_y), float(sigma_theta)
         self.n, self.sum_y, self.sum_y2 = len(y), float(y.sum()), float((y**2).sum())
         self.dim = 2
@@ -186,19 +184,19 @@ class BananaPosterior:
         Returns:
             :class:`BananaGrid`, with ``log_z = log p(y)``.
         """
-        if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 10:
-            raise ValueError(f"n_points must be an integer >= 10, got {n_points!r}")
+        n_points = integer(n_points, "n_points", 10)
         try:
             (lo1, hi1), (lo2, hi2) = ((float(a), float(b)) for a, b in bounds)
         except (TypeError, ValueError) as err:
             raise ValueError(f"bounds must be ((lo_1, hi_1), (lo_2, hi_2)), got {bounds!r}") from err
         if not (lo1 < hi1 and lo2 < hi2) or not all(map(math.isfinite, (lo1, hi1, lo2, hi2))):
-            raise ValueError(f"bounds must be finite with lo < hi on each axis, got {bounds!r}")
+            raise ValueError(f"bounds must be finite numbers with lo < hi on each axis, got {bounds!r}")
         h1, h2 = (hi1 - lo1) / n_points, (hi2 - lo2) / n_points
         theta1 = lo1 + h1 * (0.5 + torch.arange(n_points, dtype=torch.float64))
         theta2 = lo2 + h2 * (0.5 + torch.arange(n_points, dtype=torch.float64))
+        # "ij": the arrays are [n1, n2] with row i at theta1[i] (BananaGrid's layout, which the notebooks index)
         t1, t2 = torch.meshgrid(theta1, theta2, indexing="ij")
         log_joint = self.log_prob(torch.stack([t1, t2], dim=-1))
-        log_z = float(torch.logsumexp(log_joint.flatten(), 0)) + math.log(h1 * h2)
+        log_z = log_midpoint_integral(log_joint, h1 * h2)
         log_density = log_joint - log_z
         return BananaGrid(theta1, theta2, log_density, log_density.exp(), log_z, h1 * h2)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from flowedu.validate import integer
+
 __all__ = ["grid_kl", "knn_kl"]
 
 
@@ -47,8 +49,7 @@ def knn_kl(samples_p, samples_q, k: int = 3) -> float:
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"samples_p and samples_q must have the same dim, got {x.shape[1]} and {w.shape[1]}")
     n_p, n_q, d = len(x), len(w), x.shape[1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n_p - 1, n_q):
-        raise ValueError(f"k must be an integer in [1, {min(n_p - 1, n_q)}], got {k!r}")
+    k = integer(k, "k", 1, min(n_p - 1, n_q))
     # eta_k(i): neighbour 0 is the point itself
     eta = cKDTree(x).query(x, k=k + 1)[0][:, k]
     nu = cKDTree(w).query(x, k=k)[0]  # nu_k(i)

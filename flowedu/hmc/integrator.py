@@ -13,11 +13,23 @@ from collections.abc import Callable
 
 import torch
 
-from flowedu.hmc._validate import check_count, check_step_size
+from flowedu.validate import integer, real
 
 __all__ = ["hamiltonian", "leapfrog", "log_prob_and_grad"]
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _check_step_size(step_size, theta: torch.Tensor) -> torch.Tensor | float:
+    """eps > 0: a number, or one per chain ``[chains]`` (returned as ``[chains, 1]`` to broadcast)."""
+    if isinstance(step_size, torch.Tensor) and step_size.dim() > 0:
+        if step_size.shape != theta.shape[:1]:
+            raise ValueError(f"step_size must be a number or have shape [chains] = {tuple(theta.shape[:1])}, "
+                             f"got {tuple(step_size.shape)}")
+        if not (torch.isfinite(step_size).all() and (step_size > 0).all()):
+            raise ValueError("step_size must be finite and > 0 for every chain")
+        return step_size[:, None]
+    return real(step_size, "step_size", above=0)
 
 
 def hamiltonian(log_prob: torch.Tensor, momentum: torch.Tensor) -> torch.Tensor:
@@ -84,8 +96,8 @@ def leapfrog(theta: torch.Tensor, momentum: torch.Tensor, grad_log_prob: Callabl
             or momentum.shape != theta.shape:
         shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__ for x in (theta, momentum)]
         raise ValueError(f"theta and momentum must both have shape [chains, dim], got {shapes[0]} and {shapes[1]}")
-    eps = check_step_size(step_size, theta)
-    n_leapfrog = check_count(n_leapfrog, "n_leapfrog", 1)
+    eps = _check_step_size(step_size, theta)
+    n_leapfrog = integer(n_leapfrog, "n_leapfrog", 1)
     rho = momentum + 0.5 * eps * grad_log_prob(theta)  # rho_{1/2}
     for step in range(n_leapfrog):
         theta = theta + eps * rho  # theta' = theta + eps rho_{1/2}

@@ -19,15 +19,22 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import trange
 
-from flowedu.hmc._validate import check_count, check_positive, check_state
 from flowedu.hmc.adaptation import DualAveraging
 from flowedu.hmc.integrator import LogProb, hamiltonian, leapfrog, log_prob_and_grad
+from flowedu.validate import integer, real
 
 __all__ = ["MAX_DELTA_ENERGY", "Acceptance", "HMCResult", "HMCStep", "acceptance_probability", "hmc", "hmc_accept",
            "hmc_accepted_only", "hmc_step"]
 
 MAX_DELTA_ENERGY = 1000.0
 """A proposal with Delta H = H(new) - H(current) above this (or not finite) is divergent (Stan's value)."""
+
+
+def _check_state(theta: torch.Tensor, name: str = "theta") -> None:
+    """A floating tensor ``[chains, dim]`` with chains, dim >= 1."""
+    if not isinstance(theta, torch.Tensor) or theta.dim() != 2 or theta.shape[0] < 1 or theta.shape[1] < 1:
+        shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
+        raise ValueError(f"{name} must be a tensor of shape [chains, dim] with chains, dim >= 1, got {shape}")
 
 
 class Acceptance(NamedTuple):
@@ -151,12 +158,12 @@ def hmc_step(log_prob: LogProb, theta: torch.Tensor, log_prob_theta: torch.Tenso
     Returns:
         :class:`HMCStep` ``(theta, log_prob, accepted, accept_prob, delta_energy, divergent)``.
     """
-    check_state(theta)
+    _check_state(theta)
     if not isinstance(log_prob_theta, torch.Tensor) or log_prob_theta.shape != theta.shape[:1]:
         raise ValueError(f"log_prob_theta must be a tensor of shape [chains] = {tuple(theta.shape[:1])}")
     return _step(theta, log_prob_theta, _Gradient(log_prob, grad_log_prob), step_size,
-                 check_count(n_leapfrog, "n_leapfrog", 1), generator, check_positive(max_delta_energy,
-                                                                                      "max_delta_energy"))
+                 integer(n_leapfrog, "n_leapfrog", 1), generator, real(max_delta_energy, "max_delta_energy",
+                                                                                   above=0))
 
 
 class HMCResult(NamedTuple):
@@ -180,7 +187,7 @@ class HMCResult(NamedTuple):
 
 
 def _start(log_prob: LogProb, init: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    check_state(init, "init")
+    _check_state(init, "init")
     if not torch.isfinite(init).all():
         raise ValueError("init must be finite")
     theta = init.detach().clone()
@@ -196,11 +203,11 @@ def _start(log_prob: LogProb, init: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 def _check_hmc_args(step_size, n_leapfrog, n_samples, n_warmup, jitter):
-    step_size = check_positive(step_size, "step_size")
+    step_size = real(step_size, "step_size", above=0)
     if not 0 <= jitter < 1:
         raise ValueError(f"jitter must be in [0, 1), got {jitter}")
-    return (step_size, check_count(n_leapfrog, "n_leapfrog", 1), check_count(n_samples, "n_samples", 1),
-            check_count(n_warmup, "n_warmup", 0))
+    return (step_size, integer(n_leapfrog, "n_leapfrog", 1), integer(n_samples, "n_samples", 1),
+            integer(n_warmup, "n_warmup", 0))
 
 
 def hmc(log_prob: LogProb, init: torch.Tensor, step_size: float, n_leapfrog: int, n_samples: int,
@@ -318,10 +325,10 @@ def acceptance_probability(log_prob: LogProb, points: torch.Tensor, step_size: f
     Returns:
         ``[n_points]``, each in [0, 1].
     """
-    check_state(points, "points")
-    step_size = check_positive(step_size, "step_size")
-    n_leapfrog = check_count(n_leapfrog, "n_leapfrog", 1)
-    n_momenta, batch = check_count(n_momenta, "n_momenta", 1), check_count(batch, "batch", 1)
+    _check_state(points, "points")
+    step_size = real(step_size, "step_size", above=0)
+    n_leapfrog = integer(n_leapfrog, "n_leapfrog", 1)
+    n_momenta, batch = integer(n_momenta, "n_momenta", 1), integer(batch, "batch", 1)
     grad_fn = _Gradient(log_prob, grad_log_prob)
     starts = points.detach().repeat(n_momenta, 1)  # momentum k of point i sits at row k * n_points + i
     probs = []

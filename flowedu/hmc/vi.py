@@ -12,38 +12,44 @@ trick, Kingma & Welling 2014; Rezende & Mohamed 2015).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
 import torch
 from tqdm.auto import trange
 
+from flowedu.loops import History, LossLog
+from flowedu.validate import integer, optional_integer, real
+
 __all__ = ["elbo_terms", "fit_elbo"]
 
 
-def elbo_terms(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], n_samples: int):
+def elbo_terms(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], n_samples: int,
+               generator: torch.Generator | None = None):
     """Reparameterized draws from the flow and the ELBO's integrand at each.
 
     Args:
         flow: a ``flowedu.flows.NormalizingFlow`` (anything with ``sample_and_log_prob(n)``).
         log_prob: the unnormalised target, ``theta [n, dim] -> [n]``.
         n_samples: S >= 1 draws.
+        generator: for the base draws (None: torch's global generator).
 
     Returns:
         ``(theta [S, dim], terms [S])`` with ``terms = log p~(theta) - log q(theta)``; its mean is an
         unbiased estimate of the ELBO whose gradient is the reparameterized gradient.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    theta, log_q = flow.sample_and_log_prob(n_samples)
+    n_samples = integer(n_samples, "n_samples", 1)
+    if generator is None:
+        theta, log_q = flow.sample_and_log_prob(n_samples)
+    else:
+        theta, log_q = flow.sample_and_log_prob(n_samples, generator=generator)
     return theta, log_prob(theta) - log_q
 
 
 def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int, n_samples: int = 100,
              lr: float = 1e-2, cosine: bool = True, clip: float | None = 10.0, progress: bool = True,
              stop: Callable[[int], bool] | None = None, anneal: int | None = None,
-             weight_decay: float = 0.0) -> dict:
+             weight_decay: float = 0.0, generator: torch.Generator | None = None) -> History:
     """Maximise the ELBO of ``flow`` for the target ``log_prob`` with Adam.
 
     Args:
@@ -61,35 +67,40 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
             code), which lets the flow spread out before the target's valleys pull it in. The
             recorded history is always the un-annealed ELBO estimate.
         weight_decay: Adam's L2 penalty on the parameters (>= 0; the PKU problem-set solution used 1e-5).
+        generator: CPU generator for the flow's base draws (None: torch's global one).
 
     Returns:
-        ``{"elbo": [per-step ELBO estimates], "seconds": training wall time, "steps": steps taken}``.
+        :class:`~flowedu.loops.History` ``{"elbo": [per-step ELBO estimates], "steps": steps taken,
+        "seconds": training wall time}`` (the loop convention of :mod:`flowedu.loops`).
+
+    Raises:
+        NonFiniteLossError: at the first step whose ELBO estimate is not finite (before that step's update).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr}")
+    steps = integer(steps, "steps", 1)
+    lr = real(lr, "lr", above=0)
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be > 0 or None, got {clip}")
-    if anneal is not None and (isinstance(anneal, bool) or not isinstance(anneal, int) or anneal < 1):
-        raise ValueError(f"anneal must be an integer >= 1 or None, got {anneal!r}")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
+    anneal = optional_integer(anneal, "anneal", 1)
+    weight_decay = real(weight_decay, "weight_decay", at_least=0)
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cosine else None
-    history, start, step = [], time.perf_counter(), 0
+    device = next(iter(flow.parameters()), torch.zeros(())).device
+    log, start, step = LossLog(("elbo", "loss"), steps, device), time.perf_counter(), 0
     for step in trange(1, steps + 1, desc="ELBO", leave=False, disable=not progress):
         if anneal is None:
-            _, terms = elbo_terms(flow, log_prob, n_samples)
+            _, terms = elbo_terms(flow, log_prob, n_samples, generator)
             loss = -terms.mean()
         else:
-            theta, log_q = flow.sample_and_log_prob(n_samples)
+            if generator is None:
+                theta, log_q = flow.sample_and_log_prob(n_samples)
+            else:
+                theta, log_q = flow.sample_and_log_prob(n_samples, generator=generator)
             log_p = log_prob(theta)
             terms = (log_p - log_q).detach()
             beta = min(1.0, 0.01 + (step - 1) / anneal)
             loss = -(beta * log_p - log_q).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the ELBO estimate is not finite at step {step}; lower lr or clip")
+        log.record(step - 1, elbo=terms.mean(), loss=loss)
+        log.maybe_check(step, "fit_elbo: the ELBO estimate")  # every step on the CPU: no update from a NaN loss
         optimizer.zero_grad()
         loss.backward()
         if clip is not None:
@@ -97,7 +108,8 @@ def fit_elbo(flow, log_prob: Callable[[torch.Tensor], torch.Tensor], steps: int,
         optimizer.step()
         if schedule is not None:
             schedule.step()
-        history.append(terms.mean().item())
         if stop is not None and stop(step):
             break
-    return {"elbo": history, "seconds": time.perf_counter() - start, "steps": step}
+    log.check(step, "fit_elbo: the ELBO estimate")
+    return History(elbo=log.tolist(step)["elbo"], steps=step, seconds=time.perf_counter() - start)
+

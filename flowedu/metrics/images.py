@@ -15,12 +15,16 @@ small classifier as the feature network when Inception is not available.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from flowedu.loops import History, LossLog, seeded_generator
+from flowedu.validate import integer
 
 __all__ = [
     "frechet_distance",
@@ -124,8 +128,7 @@ def inception_score(probs, splits: int = 10) -> tuple[float, float]:
         raise ValueError(f"probs must be [n, n_classes], got shape {p.shape}")
     if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
         raise ValueError("probs must have non-negative rows that sum to 1")
-    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or not 1 <= splits <= len(p):
-        raise ValueError(f"splits must be an integer in [1, {len(p)}], got {splits!r}")
+    splits = integer(splits, "splits", 1, len(p))
     scores = []
     for part in np.array_split(p, int(splits)):
         marginal = part.mean(0, keepdims=True)
@@ -170,8 +173,7 @@ class ClassifierFeatures:
         if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) < 4:
             raise ValueError(f"image_shape must be (C, H, W) with C in (1, 3) and H, W >= 4, got {tuple(image_shape)}")
         for name, value, low in (("n_classes", n_classes, 2), ("feature_dim", feature_dim, 1), ("width", width, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            integer(value, name, low)
         self.image_shape, self.n_classes = shape, n_classes
         self.config = {"image_shape": shape, "n_classes": n_classes, "feature_dim": feature_dim, "width": width}
         self.net = _SmallCNN(shape, n_classes, feature_dim, width).to(device or "cpu")
@@ -182,34 +184,57 @@ class ClassifierFeatures:
             raise ValueError(f"x must have shape [n, {', '.join(map(str, self.image_shape))}], got {tuple(x.shape)}")
         return x.to(self.device, torch.float32)
 
-    def fit(self, x: torch.Tensor, y: torch.Tensor, n_epochs: int = 20, batch_size: int = 64, lr: float = 3e-3,
-            seed: int = 0, progress: bool = True) -> list[float]:
-        """Train with Adam and cross-entropy. Returns the mean training loss of each epoch."""
+    def fit(self, x: torch.Tensor, y: torch.Tensor, epochs: int | None = None, batch_size: int = 64,
+            lr: float = 3e-3, generator: torch.Generator | None = None, progress: bool = True, *,
+            n_epochs: int | None = None, seed: int | None = None) -> History:
+        """Train with Adam and cross-entropy for ``epochs`` passes over ``(x, y)`` (the loop convention of
+        :mod:`flowedu.loops`).
+
+        Args:
+            x, y: images ``[n, *image_shape]`` and labels ``[n]``.
+            epochs: passes over the data (default 20).
+            batch_size, lr: mini-batch size and Adam's learning rate.
+            generator: CPU generator for the batch order (default: a fresh one seeded with 0).
+            progress: show a tqdm bar.
+            n_epochs, seed: older spellings of ``epochs`` and ``generator=torch.Generator().manual_seed(seed)``.
+
+        Returns:
+            :class:`~flowedu.loops.History` ``{"loss": [mean training loss of each epoch], "steps", "seconds"}``.
+
+        Raises:
+            NonFiniteLossError: at the first non-finite loss, naming its step.
+        """
         from flowedu import data
 
+        if epochs is not None and n_epochs is not None:
+            raise ValueError("give epochs or n_epochs, not both")
+        epochs = integer(epochs if epochs is not None else (n_epochs if n_epochs is not None else 20), "epochs", 1)
         x = self._check_x(x)
         y = y.to(self.device)
         if len(y) != len(x) or y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"y must hold {len(x)} labels in [0, {self.n_classes})")
-        if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
-            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
-        rng = torch.Generator().manual_seed(seed)
+        batch_size = integer(batch_size, "batch_size", 1)  # larger than the data: one batch per epoch
+        rng, start = seeded_generator(generator, seed), time.perf_counter()
         optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        per_epoch = -(-len(x) // batch_size)
+        log, step = LossLog(("loss",), epochs * per_epoch, self.device), 0
         self.net.train()
         losses = []
-        for epoch in tqdm(range(n_epochs), desc="classifier", disable=not progress, leave=False):
+        for _ in tqdm(range(epochs), desc="classifier", disable=not progress, leave=False):
             total = torch.zeros((), device=self.device)  # summed on the device, read once per epoch
             for xb, yb in data.batches((x, y), batch_size, generator=rng):
                 loss = F.cross_entropy(self.net.head(self.net.body(xb)), yb)
+                log.record(step, loss=loss)
+                step += 1
+                log.maybe_check(step, "classifier")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += loss.detach() * len(xb)
             losses.append(total.item() / len(x))
-            if not np.isfinite(losses[-1]):
-                raise FloatingPointError(f"the classifier's loss became {losses[-1]} in epoch {epoch + 1}; lower lr")
+        log.check(step, "classifier")
         self.net.eval()
-        return losses
+        return History(loss=losses, steps=step, seconds=time.perf_counter() - start)
 
     @torch.no_grad()
     def features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -257,8 +282,7 @@ class InceptionFID:
     """
 
     def __init__(self, metric, x_real: torch.Tensor, batch_size: int = 500):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = integer(batch_size, "batch_size", 1)
         self.metric, self.batch_size = metric, batch_size
         self._update(x_real, real=True, name="x_real")
 

@@ -13,6 +13,8 @@ import math
 import torch
 from scipy.special import exp1
 
+from flowedu.validate import integer
+
 __all__ = ["BoundedWeightsExample"]
 
 
@@ -35,8 +37,7 @@ class BoundedWeightsExample:
     @staticmethod
     def bounds(k: int) -> tuple[float, float]:
         """The interval ``(lower, upper)`` that holds L_K: ``(-inf, -inf)`` for K = 1, else as above."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        k = integer(k, "k", 1)
         if k == 1:
             return -math.inf, -math.inf
         return -k / (k - 1) - math.log(k), -k / (k - 1)
@@ -51,8 +52,7 @@ class BoundedWeightsExample:
         Returns:
             ``[k, batch]``, on the device of ``x``.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        k = integer(k, "k", 1)
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
             raise ValueError("x must be a tensor [batch, ...]")
         dtype = x.dtype if torch.is_floating_point(x) else torch.float64

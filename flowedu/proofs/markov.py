@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowedu.validate import integer
+
 __all__ = [
     "check_distribution",
     "check_kernel",
@@ -134,8 +136,7 @@ def random_distribution(n: int, rng: np.random.Generator, concentration: float =
     Returns:
         [n] probability vector with strictly positive entries.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = integer(n, "n", 1)
     if not concentration > 0:
         raise ValueError(f"concentration must be > 0, got {concentration}")
     p = rng.dirichlet(np.full(int(n), float(concentration)))
@@ -154,8 +155,7 @@ def random_kernel(n: int, rng: np.random.Generator, concentration: float = 1.0) 
     Returns:
         [n, n] row-stochastic matrix.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = integer(n, "n", 1)
     return np.stack([random_distribution(n, rng, concentration) for _ in range(int(n))])
 
 
@@ -246,8 +246,7 @@ def propagate(q0, T, n_steps: int) -> np.ndarray:
     q = check_distribution(q0, "q0")
     T = check_kernel(T)
     _same_size(q, T, "q0")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    n_steps = integer(n_steps, "n_steps", 0)
     out = np.empty((int(n_steps) + 1, q.size))
     out[0] = q
     for t in range(1, int(n_steps) + 1):

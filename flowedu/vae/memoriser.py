@@ -17,14 +17,15 @@ import math
 
 import torch
 
+from flowedu.validate import integer
+
 __all__ = ["memoriser_log_likelihood", "memoriser_sample"]
 
 
 def _check(alpha, n_levels) -> None:
     if not (isinstance(alpha, (int, float)) and 0 < alpha <= 1):
         raise ValueError(f"alpha must be a number in (0, 1], got {alpha!r}")
-    if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-        raise ValueError(f"n_levels must be an integer >= 2, got {n_levels!r}")
+    n_levels = integer(n_levels, "n_levels", 2)
 
 
 def _levels(x: torch.Tensor, n_levels: int, name: str) -> torch.Tensor:
@@ -78,8 +79,7 @@ def memoriser_sample(train: torch.Tensor, alpha: float, n_levels: int, n: int,
         [n, ...] intensities on the grid, on ``train``'s device.
     """
     _check(alpha, n_levels)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = integer(n, "n", 1)
     levels = _levels(train, n_levels, "train")
     pick = torch.randint(len(train), (n,), generator=generator).to(train.device)
     redraw = (torch.rand(n, levels.shape[1], generator=generator) < alpha).to(train.device)

@@ -94,7 +94,7 @@ def mixture_sample_variance_as_std(prior: MixturePrior, n: int,
         [n, d].
     """
     _check_mixture(prior)
-    eps = prior._noise(n, generator)
+    eps = prior.noise(n, generator)
     probs = torch.softmax(prior.logits.detach(), 0).double().cpu()
     m = torch.multinomial(probs, n, replacement=True, generator=generator).to(eps.device)
     return prior.means[m] + torch.exp(prior.log_vars[m]) * eps

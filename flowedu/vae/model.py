@@ -26,6 +26,7 @@ from torch import nn
 
 from flowedu.distributions.elementary import kl_normal_standard
 from flowedu.vae.parts import StandardNormalPrior, draw
+from flowedu.validate import integer
 
 __all__ = ["reparameterize", "VAE", "iwae_bound", "log_likelihood"]
 
@@ -60,8 +61,10 @@ class VAE(nn.Module):
         encoder: a :class:`~flowedu.vae.GaussianEncoder` (``forward(x) -> (mean, log_var)``).
         decoder: a :class:`~flowedu.vae.BernoulliDecoder` or :class:`~flowedu.vae.CategoricalDecoder`
             (``log_prob(x, z)``, ``mean(z)``, ``sample(z)``).
-        prior: a :class:`~flowedu.vae.StandardNormalPrior`, :class:`~flowedu.vae.MixturePrior` or
-            :class:`~flowedu.vae.VampPrior` (``log_prob(z)``, ``sample(n)``).
+        prior: a :class:`~flowedu.vae.StandardNormalPrior`, :class:`~flowedu.vae.MixturePrior`,
+            :class:`~flowedu.vae.VampPrior` or any :class:`~flowedu.flows.NormalizingFlow` over ``[d]``
+            (the distribution contract: ``latent_dim``, ``log_prob(z: [..., d]) -> [...]``,
+            ``sample(n, generator=...)``).
 
     All three must share ``latent_dim``; encoder and decoder must share ``data_shape``.
     """
@@ -106,7 +109,7 @@ class VAE(nn.Module):
 
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """log w_i = log p(x, z_i) - log q(z_i | x) for z_1..z_k ~ q(z | x).  x: [batch, ...] -> [k, batch]."""
-        k = check_sample_count(k)
+        k = integer(k, "k", 1)
         mean, log_var = self.encoder(x)
         eps = draw("randn", (k, *mean.shape), generator, mean.dtype, mean.device)
         z = reparameterize(mean, log_var, eps)
@@ -128,13 +131,6 @@ class VAE(nn.Module):
         return self.decoder.mean(self.encoder(x)[0])
 
 
-def check_sample_count(k) -> int:
-    """Validate a number of importance samples: an integer k >= 1 (shared by the VAE and flow-VAE bounds)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    return k
-
-
 def iwae_bound(model, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """One draw of the importance-weighted bound: log (1/k) Σ_{i=1}^k w_i, differentiable.
 
@@ -148,7 +144,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, generator: torch.Generator | None
     Returns:
         [batch], nats.
     """
-    k = check_sample_count(k)
+    k = integer(k, "k", 1)
     log_w = model.log_weights(x, k, generator=generator)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 
@@ -172,10 +168,9 @@ def log_likelihood(model, x: torch.Tensor, k: int = 200, chunk: int = 50, batch_
     Returns:
         [n], nats.
     """
-    k = check_sample_count(k)
+    k = integer(k, "k", 1)
     for value, name in ((chunk, "chunk"), (batch_size, "batch_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        integer(value, name, 1)
     out = []
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size]

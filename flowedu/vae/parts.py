@@ -14,57 +14,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from flowedu import validate
 from flowedu.distributions.elementary import (
     checking_values,
     log_bernoulli,
     log_categorical,
     log_normal_diag,
-    log_standard_normal,
 )
+from flowedu.distributions.standard_normal import StandardNormal, draw
+from flowedu.nets import mlp
+from flowedu.validate import integer
 
 __all__ = ["GaussianEncoder", "BernoulliDecoder", "CategoricalDecoder", "StandardNormalPrior", "MixturePrior",
            "VampPrior", "mlp"]
-
-
-def draw(kind: str, shape, generator: torch.Generator | None, dtype: torch.dtype, device) -> torch.Tensor:
-    """Standard normal (``kind="randn"``) or uniform (``"rand"``) numbers of ``shape`` on ``device``.
-
-    Drawn directly on ``device`` when ``generator`` is None or lives there (no host round trip on a GPU);
-    drawn on the generator's device and moved otherwise, so a CPU generator gives the same numbers on
-    every device.
-    """
-    sample = {"randn": torch.randn, "rand": torch.rand}[kind]
-    device = torch.device(device)
-    if generator is None or generator.device == device:
-        return sample(shape, generator=generator, dtype=dtype, device=device)
-    return sample(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _shape_tuple(data_shape) -> tuple[int, ...]:
-    shape = (data_shape,) if isinstance(data_shape, int) else tuple(data_shape)
-    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"data_shape must be a positive integer or a tuple of them, e.g. (1, 28, 28), "
-                         f"got {data_shape!r}")
-    return shape
-
-
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between the layers."""
-    sizes = [_positive_int(s, "sizes[i]") for s in sizes]
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
 
 
 class GaussianEncoder(nn.Module):
@@ -80,9 +42,9 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, data_shape, latent_dim: int, hidden: Sequence[int] = (400,)):
         super().__init__()
-        self.data_shape = _shape_tuple(data_shape)
+        self.data_shape = validate.data_shape(data_shape)
         self.data_dim = math.prod(self.data_shape)
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.net = mlp([self.data_dim, *hidden, 2 * self.latent_dim])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,8 +62,8 @@ class GaussianEncoder(nn.Module):
 class _Decoder(nn.Module):
     def __init__(self, latent_dim: int, data_shape, hidden: Sequence[int], out_per_pixel: int):
         super().__init__()
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
-        self.data_shape = _shape_tuple(data_shape)
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
+        self.data_shape = validate.data_shape(data_shape)
         self.data_dim = math.prod(self.data_shape)
         self.net = mlp([self.latent_dim, *hidden, self.data_dim * out_per_pixel])
 
@@ -176,8 +138,7 @@ class CategoricalDecoder(_Decoder):
     """
 
     def __init__(self, latent_dim: int, data_shape, n_levels: int = 17, hidden: Sequence[int] = (256,)):
-        if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-            raise ValueError(f"n_levels must be an integer >= 2, got {n_levels!r}")
+        n_levels = integer(n_levels, "n_levels", 2)
         super().__init__(latent_dim, data_shape, hidden, n_levels)
         self.n_levels = n_levels
 
@@ -225,7 +186,7 @@ class CategoricalDecoder(_Decoder):
 class _Prior(nn.Module):
     def __init__(self, latent_dim: int):
         super().__init__()
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device, dtype)
 
     def _check(self, z: torch.Tensor) -> None:
@@ -233,21 +194,19 @@ class _Prior(nn.Module):
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must have shape [..., {self.latent_dim}], got {got}")
 
-    def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        _positive_int(n, "n")
+    @property
+    def dim(self) -> int:
+        return self.latent_dim
+
+    def noise(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """ε ~ N(0, I): ``[*sample_shape, d]`` on the prior's device and dtype (what its ``sample`` transforms)."""
         a = self._anchor
-        return draw("randn", (n, self.latent_dim), generator, a.dtype, a.device)
+        return draw("randn", (*validate.sample_shape(sample_shape), self.latent_dim), generator, a.dtype, a.device)
 
 
-class StandardNormalPrior(_Prior):
-    """p(z) = N(z; 0, I_d).  ``log_prob(z)``: [..., d] -> [...]; ``sample(n)``: [n, d]."""
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        self._check(z)
-        return log_standard_normal(z)
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self._noise(n, generator)
+StandardNormalPrior = StandardNormal
+"""p(z) = N(z; 0, I_d): the package's one standard normal, :class:`flowedu.distributions.StandardNormal`
+(``StandardNormalPrior(d)``; ``log_prob(z)``: ``[..., d] -> [...]``; ``sample(n, generator)``: ``[n, d]``)."""
 
 
 class MixturePrior(_Prior):
@@ -269,7 +228,7 @@ class MixturePrior(_Prior):
 
     def __init__(self, n_components: int, latent_dim: int, init_scale: float = 1.0):
         super().__init__(latent_dim)
-        self.n_components = _positive_int(n_components, "n_components")
+        self.n_components = integer(n_components, "n_components", 1)
         if not math.isfinite(init_scale) or init_scale < 0:
             raise ValueError(f"init_scale must be a finite number >= 0, got {init_scale}")
         self.means = nn.Parameter(init_scale * torch.randn(n_components, latent_dim))
@@ -282,11 +241,13 @@ class MixturePrior(_Prior):
         log_pi = torch.log_softmax(self.logits, 0)
         return torch.logsumexp(log_pi + log_normal_diag(z.unsqueeze(-2), self.means, self.log_vars), dim=-1)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """[n, d] from the mixture: m ~ Categorical(π), then z = μ_m + exp(½ log σ²_m) ε."""
-        eps = self._noise(n, generator)
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[*sample_shape, d]`` from the mixture: m ~ Categorical(π), then z = μ_m + exp(½ log σ²_m) ε."""
+        shape = validate.sample_shape(sample_shape)
+        eps = self.noise(shape, generator)
         probs = torch.softmax(self.logits.detach(), 0).double().cpu()
-        m = torch.multinomial(probs, n, replacement=True, generator=generator).to(eps.device)
+        m = torch.multinomial(probs, math.prod(shape), replacement=True, generator=generator).to(eps.device)
+        m = m.reshape(shape)
         return self.means[m] + torch.exp(0.5 * self.log_vars[m]) * eps
 
 
@@ -302,7 +263,7 @@ class VampPrior(_Prior):
 
     def __init__(self, encoder: GaussianEncoder, n_pseudo: int, init: torch.Tensor | None = None):
         super().__init__(encoder.latent_dim)
-        self.n_pseudo = _positive_int(n_pseudo, "n_pseudo")
+        self.n_pseudo = integer(n_pseudo, "n_pseudo", 1)
         if init is None:
             init = 0.5 + 0.1 * torch.randn(n_pseudo, *encoder.data_shape)
         if init.shape != (n_pseudo, *encoder.data_shape):
@@ -315,8 +276,10 @@ class VampPrior(_Prior):
         mean, log_var = self._encoder[0](self.pseudo_inputs)
         return torch.logsumexp(log_normal_diag(z.unsqueeze(-2), mean, log_var), -1) - math.log(self.n_pseudo)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        eps = self._noise(n, generator)
-        m = torch.randint(self.n_pseudo, (n,), generator=generator).to(eps.device)
+    def sample(self, sample_shape=(), generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[*sample_shape, d]``: m uniform among the pseudo-inputs, then z ~ q_φ(z | u_m)."""
+        shape = validate.sample_shape(sample_shape)
+        eps = self.noise(shape, generator)
+        m = torch.randint(self.n_pseudo, shape, generator=generator).to(eps.device)
         mean, log_var = self._encoder[0](self.pseudo_inputs)
         return mean[m] + torch.exp(0.5 * log_var[m]) * eps

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 import torch
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from flowedu import data
 from flowedu.distributions.elementary import skip_value_checks
+from flowedu.loops import History, LossLog, NonFiniteLossError
 from flowedu.vae.model import VAE
 from flowedu.vae.parts import (
     BernoulliDecoder,
@@ -22,6 +24,7 @@ from flowedu.vae.parts import (
     StandardNormalPrior,
     VampPrior,
 )
+from flowedu.validate import integer
 
 __all__ = ["train_vae", "evaluate_elbo", "gradient_samples", "make_vae", "load_vae_data", "OPTIMIZERS"]
 
@@ -71,8 +74,7 @@ def load_vae_data(name: str, n_val: int, device: torch.device | str | None = Non
         dict with ``x_train, y_train, x_val, y_val, x_test, y_test``, ``likelihood`` and ``binarize``.
     """
     x, y = data.load_images(name, "train", device=device)
-    if isinstance(n_val, bool) or not isinstance(n_val, int) or not 1 <= n_val < len(x):
-        raise ValueError(f"n_val must be an integer in [1, {len(x)}), got {n_val!r}")
+    n_val = integer(n_val, "n_val", 1, len(x) - 1)
     binary = name != "digits"
     x_test, y_test = data.load_images(name, "test", binarize="static" if binary else None, device=device)
     x_val = x[-n_val:]
@@ -134,18 +136,12 @@ def _binarizer(x_train: torch.Tensor, generator: torch.Generator | None) -> Call
     return binarize
 
 
-def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, epochs: int = 10,
               lr: float = 1e-3, batch_size: int = 64, binarize: bool = False,
               generator: torch.Generator | None = None, progress: bool = True, optimizer: str = "adam",
               patience: int | None = None, restore_best: bool | None = None,
               metrics: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
-              metric_epochs: Collection[int] | None = None, raise_on_nan: bool = True) -> dict:
+              metric_epochs: Collection[int] | None = None, raise_on_nan: bool = True) -> History:
     """Maximise the ELBO by mini-batch gradient ascent; returns the per-epoch curves in nats per example.
 
     Early stopping: with ``patience`` the loop stops once the validation loss -ELBO has not improved for
@@ -176,38 +172,40 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
             (in eval mode), e.g. an importance-weighted bound on a fixed subset.
         metric_epochs: 1-based epochs at which ``metrics`` are evaluated (the last epoch run is always
             added); ``None`` means every epoch.
-        raise_on_nan: raise when an epoch's loss is not finite (default); with ``False`` the loop stops
-            there instead and returns the history, whose ``train`` then ends with that value and whose
-            ``diverged`` is the epoch (for showing a divergence rather than preventing it).
+        raise_on_nan: raise at the first non-finite loss (default; after that very step on the CPU, at the
+            end of its epoch on a GPU, naming the step either way); with ``False`` the loop finishes that
+            epoch, stops and returns the history, whose ``train`` then ends with that epoch's value and
+            whose ``diverged`` is the epoch (for showing a divergence rather than preventing it).
 
     Returns:
-        ``{"train": [...], "val": [...], "best_epoch": int or None, "diverged": int or None,
-        "metric_epochs": [...], <metric name>: [...]}``: ``train`` is the mean -ELBO over each epoch's
+        :class:`~flowedu.loops.History` ``{"train": [...], "val": [...], "best_epoch": int or None,
+        "diverged": int or None, "metric_epochs": [...], <metric name>: [...], "steps": int, "seconds": float}``
+        (the loop convention of :mod:`flowedu.loops`): ``train`` is the mean -ELBO over each epoch's
         batches while training, ``val`` the validation -ELBO after each epoch (empty without ``x_val``),
         ``best_epoch`` the 1-based epoch of the lowest ``val``.
 
     Raises:
-        RuntimeError: if the loss becomes NaN or infinite during an epoch (lower the learning rate), unless
-            ``raise_on_nan`` is False.
+        NonFiniteLossError: (a ``RuntimeError``) at the first NaN or infinite loss, naming its step and epoch
+            (lower the learning rate), unless ``raise_on_nan`` is False.
     """
-    _check_count(epochs, "epochs")
-    _check_count(batch_size, "batch_size")
+    epochs = integer(epochs, "epochs", 1)
+    batch_size = integer(batch_size, "batch_size", 1)  # larger than the data: one batch per epoch
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}")
     if patience is not None:
-        _check_count(patience, "patience")
+        integer(patience, "patience", 1)
     if restore_best is None:
         restore_best = patience is not None
     if (patience is not None or restore_best) and x_val is None:
         raise ValueError("patience and restore_best need validation data x_val")
     metrics = dict(metrics or {})
-    reserved = ("train", "val", "best_epoch", "diverged", "metric_epochs")
+    reserved = ("train", "val", "best_epoch", "diverged", "metric_epochs", "steps", "seconds")
     if any(name in reserved or not callable(f) for name, f in metrics.items()):
         raise ValueError(f"metrics must map new names (not {'/'.join(reserved)}) to callables")
     if metric_epochs is not None:
-        metric_epochs = {_check_count(e, "metric_epochs[i]") for e in metric_epochs}
+        metric_epochs = {integer(e, "metric_epochs[i]", 1) for e in metric_epochs}
 
     # Check the data once; the per-batch value checks would each make a GPU wait for the host.
     decoder = getattr(model, "decoder", None)
@@ -220,6 +218,8 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
     history: dict = {"train": [], "val": [], "best_epoch": None, "diverged": None, "metric_epochs": [],
                      **{name: [] for name in metrics}}
     best_val, best_state = math.inf, None
+    per_epoch = -(-len(x_train) // batch_size)
+    log, step, start = LossLog(("loss",), epochs * per_epoch, x_train.device), 0, time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=f"VAE {optimizer} lr={lr:g}", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
@@ -229,6 +229,10 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
                 if binarize_batch is not None:
                     xb = binarize_batch(xb)
                 loss = -model.elbo(xb).mean()
+                log.record(step, loss=loss)
+                step += 1
+                if raise_on_nan:
+                    log.maybe_check(step, f"VAE, epoch {epoch}")  # every step on the CPU: no NaN update
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -236,7 +240,9 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
         history["train"].append(total.item() / len(x_train))  # one read-back per epoch
         if not math.isfinite(history["train"][-1]):
             if raise_on_nan:
-                raise RuntimeError(f"the loss became {history['train'][-1]} in epoch {epoch} (lr={lr:g}): lower lr")
+                log.check(step, f"VAE, epoch {epoch}, lr={lr:g}")
+                raise NonFiniteLossError(f"the loss became {history['train'][-1]} in epoch {epoch} (lr={lr:g}): "
+                                         "lower lr")
             history["diverged"] = epoch
             break
         if x_val is not None:
@@ -259,7 +265,7 @@ def train_vae(model, x_train: torch.Tensor, x_val: torch.Tensor | None = None, e
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return history
+    return History(history, steps=step, seconds=time.perf_counter() - start)
 
 
 def gradient_samples(f: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tensor, log_var: torch.Tensor, n: int,
@@ -280,8 +286,7 @@ def gradient_samples(f: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tens
     Returns:
         ``(score, reparam)``, each [n, d].
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    n = integer(n, "n", 2)
     if mean.dim() != 1 or mean.shape != log_var.shape:
         raise ValueError(f"mean and log_var must both have shape [d], got {tuple(mean.shape)}, {tuple(log_var.shape)}")
     mean, log_var = mean.detach(), log_var.detach()
