@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "checks", "config", "data", "distributions", "flows", "gan", "gk", "grade", "grids", "hmc", "loops",
-    "markov", "mcmc", "metrics", "nets", "plots", "proofs", "vae", "vae_flows", "validate", "vi",
+    "metrics", "nets", "plots", "proofs", "vae", "validate",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

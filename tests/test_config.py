@@ -84,19 +84,6 @@ def test_shared_subpackages_reexport_their_modules():
     assert "check_nll_from_logits" in flowedu.checks.__all__
 
 
-def test_reexport_rejects_a_name_exported_twice(tmp_path, monkeypatch):
-    package = tmp_path / "twice"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    for name in ("a", "b"):
-        (package / f"{name}.py").write_text("__all__ = ['f']\ndef f():\n    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from flowedu._reexport import reexport
-
-    with pytest.raises(ImportError, match="'f' is exported by both a and b"):
-        reexport("twice", [str(package)], {})
-
-
 def test_steps_and_size_follow_the_mode_and_the_smoke_cap(monkeypatch):
     monkeypatch.delenv("FLOWEDU_SMOKE", raising=False)
     monkeypatch.delenv("FLOWEDU_LONG", raising=False)

@@ -37,8 +37,6 @@ def test_no_module_is_over_the_400_line_guide():
 
 def test_the_subpackages_and_the_package_name_their_exports_explicitly():
     for path in MODULES:
-        if path.name == "_reexport.py":  # unused; kept for tests/test_config.py until the lead removes both
-            continue
         source = path.read_text()
         assert "pkgutil" not in source and "reexport(" not in source.replace("def reexport(", ""), path
     assert set(flowedu.__all__) >= {"checks", "flows", "vae", "validate", "loops"}
@@ -46,7 +44,7 @@ def test_the_subpackages_and_the_package_name_their_exports_explicitly():
         assert (PACKAGE / f"{name}.py").is_file() or (PACKAGE / name / "__init__.py").is_file(), name
     on_disk = {p.stem if p.name != "__init__.py" else p.parent.name for p in PACKAGE.glob("*.py")} | {
         p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert on_disk - {"__init__", "flowedu", "_reexport"} == set(flowedu.__all__[1:])
+    assert on_disk - {"__init__", "flowedu"} == set(flowedu.__all__[1:])
     assert flowedu.checks.check_close is flowedu.checks.core.check_close  # lazy submodule access works
 
 

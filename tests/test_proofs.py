@@ -312,7 +312,7 @@ def test_proofs_modules_open_with_their_chapter_and_are_small(path):
     assert len(source.splitlines()) <= 400, f"{path.name} has {len(source.splitlines())} lines"
 
 
-def test_proofs_reexports_every_public_name_explicitly_and_the_old_path_is_a_shim():
+def test_proofs_reexports_every_public_name_explicitly_and_the_old_path_is_gone():
     tree = ast.parse((Path(proofs.__file__).parent / "__init__.py").read_text(encoding="utf-8"))
     imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
                 for alias in node.names}
@@ -325,9 +325,8 @@ def test_proofs_reexports_every_public_name_explicitly_and_the_old_path_is_a_shi
         if path.name != "__init__.py":
             module = importlib.import_module(f"flowedu.proofs.{path.stem}")
             assert set(module.__all__) <= set(proofs.__all__), path.stem
-    old = importlib.import_module("flowedu.markov")
-    for name in old.__all__:
-        assert getattr(old, name) is getattr(proofs, name), name
+    with pytest.raises(ModuleNotFoundError):  # the old path is gone
+        importlib.import_module("flowedu.markov")
 
 
 def test_the_markov_chain_code_imports_without_torch():

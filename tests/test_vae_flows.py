@@ -230,11 +230,7 @@ def test_active_units_follow_the_variance_of_the_posterior_means():
     assert active_units(codes).tolist() == [True, False, False]  # variances 0.34, 0, 0.00086
 
 
-def test_course_objective_wrapper_and_the_old_import_path():
-    import flowedu.gk
-    import flowedu.vae_flows
-
-    assert flowedu.vae_flows.FlowVAE is flowedu.gk.FlowVAE
+def test_course_objective_wrapper():
     torch.manual_seed(0)
     vae = make_flow_vae(6, 2, "bernoulli", (4,), flow="planar", n_flows=2)
     x = (torch.rand(3, 6) > 0.5).float()

@@ -1,11 +1,10 @@
 """Densities and targets shared across chapters, with ``torch.distributions`` semantics.
 
 One module per family, each listing its public names in ``__all__``, re-exported here by an explicit import
-list: Gaussian, Bernoulli and categorical log-densities for the VAE chapter, the 2-D energies for the flows chapter,
-the banana posterior for the MCMC chapter.
+list: Gaussian, Bernoulli and categorical log-densities for the VAE chapter, the 2-D energies for the flows chapter.
+(The banana posterior is the MCMC chapter's own: ``flowedu.hmc``.)
 """
 
-from flowedu.distributions.banana import BANANA_SEED, BANANA_THETA, BananaGrid, BananaPosterior, banana_data
 from flowedu.distributions.elementary import (
     checking_values,
     kl_normal_standard,
@@ -40,9 +39,9 @@ from flowedu.distributions.linear_gaussian import (
 from flowedu.distributions.standard_normal import StandardNormal, draw
 
 __all__ = [
-    "Arcs", "BANANA_SEED", "BANANA_THETA", "BananaGrid", "BananaPosterior", "ENERGIES", "Energy2D", "Grid2D",
+    "Arcs", "ENERGIES", "Energy2D", "Grid2D",
     "HalfPosteriorProposal", "LinearGaussian", "LinearGaussianDecoder", "LinearGaussianProposal", "NoisyCurves",
-    "Sine", "StandardNormal", "TOY_DENSITIES", "TwoMoons", "U1", "U2", "U3", "U4", "banana_data", "checking_values",
+    "Sine", "StandardNormal", "TOY_DENSITIES", "TwoMoons", "U1", "U2", "U3", "U4", "checking_values",
     "draw", "grid_log_normalizer", "kl_normal_standard", "log_bernoulli", "log_categorical", "log_normal_diag",
     "log_standard_normal", "skip_value_checks", "stack_log_probs",
 ]

@@ -164,7 +164,7 @@ class LinearGaussianDecoder(torch.nn.Module):
     """The likelihood p(x | z) = N(W z + b, σ² I) of a :class:`LinearGaussian`, as a fixed decoder.
 
     ``log_prob(x [..., data_dim], z [..., latent_dim]) -> [...]``, the interface that ``flowedu.vae.VAE``
-    and ``flowedu.vae_flows.FlowVAE`` call, so exact models can stand in for learned decoders.
+    and ``flowedu.gk.FlowVAE`` call, so exact models can stand in for learned decoders.
     """
 
     def __init__(self, model: LinearGaussian):

@@ -3,7 +3,7 @@
 Minimising the average negative log-likelihood -(1/n) sum_i log p(x_i) of data drawn from p_data
 minimises the cross-entropy H(p_data, p) = H(p_data) + KL(p_data || p), so the test NLL is bounded
 below by the data's entropy and the gap is the KL the model still misses. (For fitting a flow to an
-unnormalised density, the reverse direction, see :func:`flowedu.vi.fit_elbo`.)
+unnormalised density, the reverse direction, see :func:`flowedu.hmc.vi.fit_elbo`.)
 """
 
 from __future__ import annotations

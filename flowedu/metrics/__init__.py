@@ -3,7 +3,7 @@
 One module per family, each listing its public names in ``__all__`` (re-exported here by an explicit import list).
 """
 
-from flowedu.metrics.divergences import grid_kl, knn_kl
+from flowedu.hmc.divergences import grid_kl, knn_kl  # derived in the MCMC chapter, used by others
 from flowedu.metrics.images import (
     ClassifierFeatures,
     InceptionFID,
