@@ -1,4 +1,4 @@
-"""flowedu.checks.mcmc: the reference passes, the classic mistakes are caught, and no check touches global RNG state."""
+"""flowedu.checks.hmc: the reference passes, the classic mistakes are caught, and no check touches global RNG state."""
 
 import pytest
 import torch

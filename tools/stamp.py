@@ -221,12 +221,47 @@ def readme_blocks(root: Path, release: Release) -> dict[str, str]:
         exercise = root / "notebooks" / "exercises" / path.name
         ex_badge = release.badge(f"notebooks/exercises/{path.name}") if exercise.exists() else "—"
         rows.append(f"| [{_title(path)}]({rel}) | {release.badge(rel)} | {ex_badge} |")
-    chapters = []
+    table = ["| Part | Chapter page | Notebooks | Package | Checks |", "| --- | --- | --- | --- | --- |"]
+    rooms, of_notebook = chapter_rooms(root), chapters(root)
     for caption, files in toc_entries(root)[1:]:
-        chapters.append(f"- **{caption}**: " + "; ".join(
-            f"[{_title(_resolve(root, f))}]({_resolve(root, f).relative_to(root)})" for f in files
-        ))
-    return {"NOTEBOOKS": "\n".join(rows), "CHAPTERS": "\n".join(chapters)}
+        pages = [f for f in files if _resolve(root, f).suffix == ".md"]
+        notebooks = [f for f in files if _resolve(root, f).suffix == ".ipynb"]
+        pages += [page for nb, (_, page) in of_notebook.items() if nb[:-6] in notebooks and page not in pages]
+        for page in pages:
+            own = [nb for nb in notebooks if of_notebook.get(f"{nb}.ipynb", (None, None))[1] == page]
+            room, checks = rooms.get(page, ("—", []))
+            link = f"[{_title(_resolve(root, page))}]({_resolve(root, page).relative_to(root)})"
+            notebook_links = ", ".join(f"[{Path(nb).name}]({nb}.ipynb)" for nb in own) or "—"
+            table.append(f"| {caption} | {link} | {notebook_links} | {room} | {', '.join(checks) or '—'} |")
+    return {"NOTEBOOKS": "\n".join(rows), "CHAPTERS": "\n".join(table)}
+
+
+def chapter_rooms(root: Path) -> dict[str, tuple[str, list[str]]]:
+    """Each chapter page's package and check modules: ``{"book/vae": ("`flowedu.vae`", ["`flowedu.checks.vae`"])}``.
+
+    The package is ``flowedu/<page name>/`` (the intro's is ``flowedu.config`` and ``flowedu.data``); the
+    check modules are those of ``flowedu/checks`` whose docstring opens with ``Chapter: book/<page>.md``.
+    """
+    import ast
+
+    rooms: dict[str, tuple[str, list[str]]] = {}
+    checks: dict[str, list[str]] = {}
+    for path in sorted((root / "flowedu" / "checks").glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        match = re.match(r"Chapter: (book/[\w-]+)\.md", doc)
+        if match:
+            checks.setdefault(match.group(1), []).append(f"`flowedu.checks.{path.stem}`")
+    for page in {*checks, *(f"book/{p.stem}" for p in (root / "book").glob("*.md"))}:
+        stem = page.removeprefix("book/")
+        if (root / "flowedu" / stem / "__init__.py").is_file():
+            room = f"`flowedu.{stem}`"
+        elif page == "book/intro":
+            room = "`flowedu.config`, `flowedu.data`"
+        else:
+            room = None
+        if room or page in checks:
+            rooms[page] = (room or "—", checks.get(page, []))
+    return rooms
 
 
 def stamp_readme(text: str, blocks: dict[str, str]) -> str:

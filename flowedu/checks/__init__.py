@@ -16,7 +16,7 @@ from flowedu.checks.flows import check_base_distribution, check_fit_density, che
 from flowedu.checks.gan import check_ema_update, check_fraction_far, check_r1_penalty, check_vae_gan_objective
 from flowedu.checks.getting_started import check_nll_from_logits
 from flowedu.checks.gk import check_gk_quantile, check_gk_residuals
-from flowedu.checks.mcmc import check_elbo_terms, check_hmc_accept, check_leapfrog
+from flowedu.checks.hmc import check_elbo_terms, check_hmc_accept, check_leapfrog
 from flowedu.checks.proofs import check_kl_finite, check_metropolis_kernel
 from flowedu.checks.vae import check_elbo, check_learning_rate_study, check_reparameterize
 from flowedu.checks.vae_flows import check_flow_elbo

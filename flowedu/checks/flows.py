@@ -1,4 +1,4 @@
-"""Chapter: ``book/flows.md`` -- the checks that end the exercises of ``notebooks/flow_layers.ipynb``.
+"""Chapter: book/flows.md — the checks that end the exercises of ``notebooks/flow_layers.ipynb``.
 
 ``check_flow_layer`` (any layer: round trip, log-dets, autograd Jacobian), ``check_base_distribution``
 (a base with the interface a flow needs), ``check_normalizing_flow`` (a flow-based distribution's

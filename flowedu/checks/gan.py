@@ -1,4 +1,4 @@
-"""Checks for the GAN chapter (``book/gan.md``): the R1 penalty and the EMA step (``dirac_gan``), the
+"""Chapter: book/gan.md — checks for the R1 penalty and the EMA step (``dirac_gan``), the
 VAE-GAN objective per example (``gan_images``), the support check of samples (``gan_moons``)."""
 
 from __future__ import annotations

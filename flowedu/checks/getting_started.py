@@ -1,4 +1,4 @@
-"""Checks for ``notebooks/getting_started.ipynb``."""
+"""Chapter: book/intro.md — checks for ``notebooks/getting_started.ipynb``."""
 
 from __future__ import annotations
 

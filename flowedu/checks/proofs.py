@@ -1,4 +1,5 @@
-"""Checks for ``notebooks/proofs_numeric.ipynb``: the exact KL divergence and the Metropolis kernel."""
+"""Chapter: book/proofs.md — checks for ``notebooks/proofs_numeric.ipynb``: the exact KL divergence and
+the Metropolis kernel."""
 
 from __future__ import annotations
 

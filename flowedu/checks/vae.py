@@ -1,4 +1,4 @@
-"""Checks for the VAE chapter's exercises (``notebooks/vae.ipynb``)."""
+"""Chapter: book/vae.md — checks for the exercises of ``notebooks/vae.ipynb`` and ``notebooks/vae_training.ipynb``."""
 
 from __future__ import annotations
 
