@@ -55,7 +55,8 @@ def timings(results: dict) -> str:
         if entry["status"] != "all claims held":
             continue
         parts = entry["machine"].split(", ")  # "2-core x86_64 CPU, torch 2.14.1, 1 math thread"
-        machine = f"{parts[0]} ({parts[-1]})" if len(parts) > 1 else parts[0]
+        threads = parts[-1].replace("1 math threads", "1 math thread")  # older records said "threads"
+        machine = f"{parts[0]} ({threads})" if len(parts) > 1 else parts[0]
         table.setdefault(name, {})["full_cpu"] = {
             "seconds": round(entry["seconds"]), "how": f"measured on a {machine}, {entry['date']}"}
     return json.dumps(table, indent=1, sort_keys=True) + "\n"
