@@ -31,6 +31,8 @@ import os
 import platform
 import random
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +303,30 @@ def threads() -> int | None:
             raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
         return int(value)
     return 1 if is_quick() else None
+
+
+@contextmanager
+def environment(values: Mapping[str, str], unset: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set the environment variables ``values`` (and remove those in ``unset``) for the ``with`` block.
+
+    Kernels started inside the block (nbclient) inherit them: this is how the tools run a notebook in a
+    given mode. The previous values come back afterwards, also when the block raises.
+    """
+    if not isinstance(values, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in values.items()):
+        raise ValueError(f"values must map names to strings, got {values!r}")
+    saved = {key: os.environ.get(key) for key in (*values, *unset)}
+    os.environ.update(values)
+    for key in unset:
+        os.environ.pop(key, None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def setup(seed: int = 0, dataset: str | None = None, notebook: str | None = None) -> dict:

@@ -63,18 +63,12 @@ def grade(path: str | os.PathLike, full_run: bool = False, timeout: int = 1800) 
     graded = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     if not graded:
         raise ValueError(f"path {str(path)!r} has no graded cells (nbgrader metadata 'grade': true)")
+    from flowedu.config import environment
+
     env = {} if full_run else {"FLOWEDU_MODE": "quick", "FLOWEDU_SMOKE": "1", "TQDM_DISABLE": "1"}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
+    with environment(env):
         NotebookClient(nb, timeout=timeout, allow_errors=True,
                        resources={"metadata": {"path": str(path.resolve().parent)}}).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     outcomes = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})

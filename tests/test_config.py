@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -206,3 +207,19 @@ def test_a_claim_measured_on_some_data_sets_is_only_reported_on_others(monkeypat
         config.claim(False, "FCD falls 4x", datasets=("digits",))
     with pytest.raises(ValueError, match="datasets must be"):
         config.claim(True, "x", datasets="digits")
+
+
+def test_environment_sets_unsets_and_restores(monkeypatch):
+    monkeypatch.setenv("FLOWEDU_TEST_A", "old")
+    monkeypatch.setenv("FLOWEDU_TEST_C", "gone")
+    monkeypatch.delenv("FLOWEDU_TEST_B", raising=False)
+    with pytest.raises(RuntimeError), config.environment({"FLOWEDU_TEST_A": "new", "FLOWEDU_TEST_B": "1"},
+                                                        unset=("FLOWEDU_TEST_C",)):
+        assert os.environ["FLOWEDU_TEST_A"] == "new" and os.environ["FLOWEDU_TEST_B"] == "1"
+        assert "FLOWEDU_TEST_C" not in os.environ
+        raise RuntimeError("the block fails")
+    assert os.environ["FLOWEDU_TEST_A"] == "old" and os.environ["FLOWEDU_TEST_C"] == "gone"
+    assert "FLOWEDU_TEST_B" not in os.environ
+    with pytest.raises(ValueError, match="values must map names to strings"):
+        with config.environment({"FLOWEDU_TEST_A": 1}):
+            pass

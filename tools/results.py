@@ -66,6 +66,8 @@ def run(names: list[str], timeout: int) -> dict:
     import nbformat
     from nbclient import NotebookClient
 
+    from flowedu.config import environment
+
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in names:
         path = ROOT / "notebooks" / f"{name}.ipynb"
@@ -74,19 +76,10 @@ def run(names: list[str], timeout: int) -> dict:
             records_file = Path(scratch) / "records.jsonl"
             env = {"FLOWEDU_MODE": "full", "FLOWEDU_RESULTS": str(records_file), "TQDM_DISABLE": "1",
                    "FLOWEDU_DATASET": os.environ.get("FLOWEDU_DATASET", CPU_DATASET)}
-            saved = {key: os.environ.get(key) for key in [*env, "FLOWEDU_SMOKE"]}
-            os.environ.update(env)
-            os.environ.pop("FLOWEDU_SMOKE", None)
             start = time.perf_counter()
-            try:
+            with environment(env, unset=("FLOWEDU_SMOKE",)):
                 NotebookClient(nb, timeout=timeout, allow_errors=True,
                                resources={"metadata": {"path": str(path.parent)}}).execute()
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
             seconds = time.perf_counter() - start
             records = [json.loads(line) for line in records_file.read_text().splitlines()] \
                 if records_file.is_file() else []

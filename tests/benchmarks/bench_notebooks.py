@@ -21,6 +21,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from common import report
+from flowedu.config import environment
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMINGS = ROOT / "flowedu" / "timings.json"
@@ -30,19 +31,10 @@ def time_notebook(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     env = {"FLOWEDU_MODE": "quick", "FLOWEDU_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "TQDM_DISABLE": "1"}
-    saved = {key: os.environ.get(key) for key in [*env, "FLOWEDU_SMOKE"]}
-    os.environ.update(env)
-    os.environ.pop("FLOWEDU_SMOKE", None)
-    try:
+    with environment(env, unset=("FLOWEDU_SMOKE",)):
         start = time.perf_counter()
         NotebookClient(nb, timeout=1800, resources={"metadata": {"path": str(path.parent)}}).execute()
         return time.perf_counter() - start
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def main(argv: list[str]) -> int:
