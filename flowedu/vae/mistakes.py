@@ -19,8 +19,6 @@ pixels (or :class:`flowedu.vae.CategoricalDecoder` on grey levels).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,7 +50,7 @@ def mixture_log_prob_jensen(prior: MixturePrior, z: torch.Tensor) -> torch.Tenso
         [...] in nats.
     """
     _check_mixture(prior)
-    prior._check(z)
+    prior.check_latent(z)
     pi = torch.softmax(prior.logits, 0)
     return (pi * log_normal_diag(z.unsqueeze(-2), prior.means, prior.log_vars)).sum(-1)
 
@@ -73,11 +71,10 @@ def mixture_log_prob_per_coordinate(prior: MixturePrior, z: torch.Tensor) -> tor
         [...] in nats.
     """
     _check_mixture(prior)
-    prior._check(z)
+    prior.check_latent(z)
     log_pi = torch.log_softmax(prior.logits, 0)[:, None]  # [M, 1]
-    # [..., M, d]: one 1-D Gaussian log-density per component and coordinate.
-    log_n = -0.5 * (math.log(2 * math.pi) + prior.log_vars
-                    + (z.unsqueeze(-2) - prior.means) ** 2 * torch.exp(-prior.log_vars))
+    # [..., M, d]: one 1-D Gaussian log-density per component and coordinate (a trailing event axis of size 1)
+    log_n = log_normal_diag(z[..., None, :, None], prior.means[..., None], prior.log_vars[..., None])
     return torch.logsumexp(log_pi + log_n, dim=-2).sum(-1)
 
 

@@ -189,7 +189,8 @@ class _Prior(nn.Module):
         self.latent_dim = integer(latent_dim, "latent_dim", 1)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device, dtype)
 
-    def _check(self, z: torch.Tensor) -> None:
+    def check_latent(self, z: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``z`` has shape ``[..., latent_dim]``."""
         if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[-1] != self.latent_dim:
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must have shape [..., {self.latent_dim}], got {got}")
@@ -237,7 +238,7 @@ class MixturePrior(_Prior):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """z: [..., d] -> [...] in nats."""
-        self._check(z)
+        self.check_latent(z)
         log_pi = torch.log_softmax(self.logits, 0)
         return torch.logsumexp(log_pi + log_normal_diag(z.unsqueeze(-2), self.means, self.log_vars), dim=-1)
 
@@ -272,7 +273,7 @@ class VampPrior(_Prior):
         self._encoder = [encoder]  # a list, so the encoder's parameters are not registered twice
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        self._check(z)
+        self.check_latent(z)
         mean, log_var = self._encoder[0](self.pseudo_inputs)
         return torch.logsumexp(log_normal_diag(z.unsqueeze(-2), mean, log_var), -1) - math.log(self.n_pseudo)
 
